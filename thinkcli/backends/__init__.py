@@ -1,0 +1,40 @@
+"""Backends: model runners behind one protocol, found by the scheme of a model reference."""
+
+from __future__ import annotations
+
+import importlib
+
+from thinkcli.backends.base import BACKENDS, Backend, BackendSpec, register_backend
+from thinkcli.errors import ModelUnavailable
+
+__all__ = ["BACKENDS", "Backend", "BackendSpec", "register_backend", "load"]
+
+# Built-in schemes and the module that registers each; imported only when used.
+BUILTIN = {
+    "llama": "thinkcli.backends.llama",
+    "gguf": "thinkcli.backends.llama",
+    "local": "thinkcli.backends.llama",
+    "openai": "thinkcli.backends.openai",
+}
+
+
+def load(reference: str | None, settings: dict) -> Backend:
+    """Build the backend for what the user typed after ``-m``."""
+    from thinkcli.backends.models import resolve
+
+    ref = resolve(reference, settings.get("aliases") or {}, settings=settings)
+    if ref.scheme not in BACKENDS and ref.scheme in BUILTIN:
+        importlib.import_module(BUILTIN[ref.scheme])
+    spec = BACKENDS.get(ref.scheme)
+    if spec is None:
+        # A provider from the config file speaks the OpenAI protocol.
+        if ref.options.get("base_url"):
+            importlib.import_module(BUILTIN["openai"])
+            spec = BACKENDS["openai"]
+        else:
+            known = ", ".join(sorted(set(BUILTIN) | set(BACKENDS)))
+            raise ModelUnavailable(
+                f"no backend for model {ref.display!r} (scheme {ref.scheme!r}); known schemes: {known}; "
+                "run `think models` to see what is installed"
+            )
+    return spec.factory(ref, settings)

@@ -1,0 +1,344 @@
+"""The run loop: resolve the model and the plan, run the strategy, enforce budgets.
+
+``run(request, sink)`` never prints. It meters every call a strategy makes to
+the backend (tokens, cost, wall time), stops when a budget runs out, turns
+Ctrl-C into an interrupted Result that still carries the best answer so far,
+and ends every run with one ``Final`` event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from thinkcli.answers import vote_key
+from thinkcli.backends.base import GenParams, Message, estimate_tokens
+from thinkcli.errors import ThinkError
+from thinkcli.events import (
+    BudgetStop,
+    Event,
+    Final,
+    Generation,
+    SampleDone,
+    SampleStarted,
+    Sink,
+    Token,
+    Usage,
+)
+from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
+
+
+@dataclass
+class Budgets:
+    max_total_tokens: int | None = None
+    time_limit: float | None = None  # seconds
+    max_cost: float | None = None  # USD
+
+
+@dataclass
+class Request:
+    prompt: str
+    system: str | None = None
+    model: str | None = None
+    effort: str = "low"
+    strategy: str | None = None
+    samples: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    prompt_style: str | None = None
+    budgets: Budgets = field(default_factory=Budgets)
+    verify: str | None = None
+    plan_overrides: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # backend settings, aliases, providers
+
+
+@dataclass
+class Result:
+    answer: str | None
+    strategy: str
+    model: str
+    candidates: list[Candidate]
+    usage: Usage
+    cost_usd: float | None
+    wall_s: float
+    chosen: int | None = None
+    votes: dict[str, int] | None = None
+    confidence: float | None = None
+    stopped_by: str | None = None  # 'tokens' | 'time' | 'cost' when a budget ended the run
+    interrupted: bool = False
+    local: bool = True
+    notes: list[str] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def samples_drawn(self) -> int:
+        return len(self.candidates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "strategy": self.strategy,
+            "model": self.model,
+            "samples": [c.as_dict() for c in self.candidates],
+            "chosen": self.chosen,
+            "votes": self.votes,
+            "confidence": self.confidence,
+            "verdicts": [
+                {"index": c.sample, **c.verdict.as_dict()} for c in self.candidates if c.verdict is not None
+            ],
+            "usage": self.usage.as_dict(),
+            "cost_usd": self.cost_usd,
+            "wall_s": round(self.wall_s, 3),
+            "stopped_by": self.stopped_by,
+            "interrupted": self.interrupted,
+            "notes": self.notes,
+            "plan": self.plan,
+        }
+
+
+class BudgetExhausted(Exception):
+    def __init__(self, budget: str, detail: str = "") -> None:
+        super().__init__(budget)
+        self.budget = budget
+        self.detail = detail
+
+
+class Meter:
+    """Wraps a backend for a strategy: global sample numbering, event forwarding,
+    usage and cost accounting, and budget checks before and during every call."""
+
+    def __init__(self, backend, sink: Sink, budgets: Budgets, price=None, clock=time.monotonic):
+        self.backend = backend
+        self.sink = sink
+        self.budgets = budgets
+        self.price = price  # callable(Usage) -> float | None; None when unknown
+        self.clock = clock
+        self.started = clock()
+        self.usage = Usage()
+        self.next_index = 0
+        self.partial: dict[int, list[str]] = {}
+        self.streaming_tokens = 0
+
+    # -- what strategies see of the backend ------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self.backend.model
+
+    @property
+    def capabilities(self):
+        return self.backend.capabilities
+
+    @property
+    def context_size(self):
+        return self.backend.context_size
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def chat_prompt(self, messages: list[Message]) -> str:
+        return self.backend.chat_prompt(messages)
+
+    def generate(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
+        self._before_request(sum(len(m["content"]) for m in messages), params, n)
+        return self._metered(self.backend.generate(messages, params, n), n, label)
+
+    def complete(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
+        if not self.backend.capabilities.raw_completion:
+            raise ThinkError(
+                f"model {self.backend.model} cannot continue a raw prompt, which this strategy needs; "
+                "use a local GGUF model or a server with /v1/completions"
+            )
+        self._before_request(len(prompt), params, n)
+        return self._metered(self.backend.complete(prompt, params, n), n, label)
+
+    def draw(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
+        """Generate ``n`` samples to the end and return their Generations in sample order."""
+        return self._collect(self.generate(messages, params, n, label))
+
+    def draw_raw(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
+        return self._collect(self.complete(prompt, params, n, label))
+
+    @staticmethod
+    def _collect(events: Iterator[Event]) -> list[Generation]:
+        gens = [e for e in events if isinstance(e, Generation)]
+        return sorted(gens, key=lambda g: g.sample)
+
+    # -- accounting ----------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    @property
+    def cost(self) -> float | None:
+        return self.price(self.usage) if self.price else 0.0
+
+    def _metered(self, events: Iterator[Event], n: int, label: str) -> Iterator[Event]:
+        base = self.next_index
+        self.next_index += n
+        for i in range(n):
+            self.partial[base + i] = []
+            self.sink.emit(SampleStarted(base + i, label))
+        try:
+            for event in events:
+                if isinstance(event, Token):
+                    event.sample += base
+                    self.partial.setdefault(event.sample, []).append(event.text)
+                    self.streaming_tokens += 1
+                    self.sink.emit(event)
+                    self._check_running()
+                elif isinstance(event, Generation):
+                    event.sample += base
+                    self.streaming_tokens -= len(self.partial.pop(event.sample, []))
+                    self.usage = self.usage + event.usage
+                    self.sink.emit(event)
+                else:
+                    event_sample = getattr(event, "sample", None)
+                    if isinstance(event_sample, int):
+                        event.sample += base
+                    self.sink.emit(event)
+                yield event
+        finally:
+            close = getattr(events, "close", None)
+            if close:
+                close()
+
+    def _check_running(self) -> None:
+        b = self.budgets
+        if b.time_limit is not None and self.elapsed >= b.time_limit:
+            raise BudgetExhausted("time", f"{b.time_limit:g} s")
+        if b.max_total_tokens is not None:
+            spent = self.usage.total_tokens + self.streaming_tokens
+            if spent >= b.max_total_tokens:
+                raise BudgetExhausted("tokens", f"{b.max_total_tokens} tokens")
+
+    def _before_request(self, prompt_chars: int, params: GenParams, n: int) -> None:
+        self._check_running()
+        b = self.budgets
+        if b.max_cost is not None and self.price is not None:
+            worst = Usage(estimate_tokens("x" * prompt_chars) * n, params.max_tokens * n)
+            spent = self.price(self.usage) or 0.0
+            more = self.price(worst) or 0.0
+            if spent + more > b.max_cost:
+                raise BudgetExhausted("cost", f"${b.max_cost:g}")
+
+
+class Recorder:
+    """Keeps what the strategy has finished, so an interrupted run can still answer."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.done: list[SampleDone] = []
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, SampleDone):
+            self.done.append(event)
+        self.sink.emit(event)
+
+
+def best_so_far(done: list[SampleDone], meter: Meter) -> Outcome:
+    """Majority over finished samples (ties to the earliest); else the longest partial text."""
+    from thinkcli.answers import extract
+
+    cands = [Candidate(d.sample, d.text, d.answer, d.usage.completion_tokens, d.score) for d in done]
+    keyed = [(vote_key(c.answer), c) for c in cands if vote_key(c.answer) is not None]
+    if keyed:
+        tally = Counter(k for k, _ in keyed)
+        top = max(tally.values())
+        winner = next(c for k, c in keyed if tally[k] == top)
+        return Outcome(winner.answer, cands, chosen=winner.sample, votes=dict(tally) if len(cands) > 1 else None)
+    partial = {i: "".join(p) for i, p in meter.partial.items() if "".join(p).strip()}
+    if partial:
+        i, text = max(partial.items(), key=lambda kv: len(kv[1]))
+        answer = extract(text).answer
+        cands.append(Candidate(i, text, answer, len(meter.partial[i]), finish_reason="cancelled"))
+        return Outcome(answer, cands, chosen=i)
+    return Outcome(None, cands)
+
+
+def load_backend(request: Request):
+    """Resolve the model reference and build its backend (imports the backend lazily)."""
+    from thinkcli.backends import load
+
+    return load(request.model, request.settings)
+
+
+def run(request: Request, sink: Sink, backend=None) -> Result:
+    """Run one request to a Result, pushing every step to ``sink``."""
+    from thinkcli import strategies
+
+    started = time.monotonic()
+    owned = backend is None
+    if backend is None:
+        backend = load_backend(request)
+    try:
+        plan: Plan = strategies.plan_for(
+            request.effort,
+            backend.model,
+            strategy=request.strategy,
+            samples=request.samples,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            seed=request.seed,
+            prompt_style=request.prompt_style,
+            **request.plan_overrides,
+        )
+        strategy = strategies.get(plan.strategy)
+        recorder = Recorder(sink)
+        meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request))
+        problem = Problem(request.prompt, request.system)
+        verifier = _verifier_for(request, plan, meter)
+        stopped_by = None
+        interrupted = False
+        try:
+            outcome = strategy(problem, plan, meter, verifier, recorder)
+        except BudgetExhausted as stop:
+            stopped_by = stop.budget
+            sink.emit(BudgetStop(stop.budget, stop.detail))
+            outcome = best_so_far(recorder.done, meter)
+        except KeyboardInterrupt:
+            interrupted = True
+            outcome = best_so_far(recorder.done, meter)
+        result = Result(
+            answer=outcome.answer,
+            strategy=plan.strategy,
+            model=backend.model,
+            candidates=outcome.candidates,
+            usage=meter.usage,
+            cost_usd=meter.cost,
+            wall_s=time.monotonic() - started,
+            chosen=outcome.chosen,
+            votes=outcome.votes,
+            confidence=outcome.confidence,
+            stopped_by=stopped_by,
+            interrupted=interrupted,
+            local=backend.capabilities.local,
+            notes=outcome.notes,
+            plan={"strategy": plan.strategy, "samples": plan.samples, "prompt_style": plan.prompt_style},
+        )
+        sink.emit(Final(result))
+        return result
+    finally:
+        if owned:
+            backend.close()
+
+
+def _price_for(backend, request: Request):
+    if backend.capabilities.local:
+        return None
+    from thinkcli import pricing
+
+    return pricing.price_function(backend.model, request.settings)
+
+
+def _verifier_for(request: Request, plan: Plan, meter: Meter):
+    if not request.verify:
+        return None
+    from thinkcli.verify import make_verifier
+
+    return make_verifier(request, plan, meter)

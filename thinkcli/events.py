@@ -1,0 +1,165 @@
+"""Events: every observable step of a run, and the sink they are pushed to.
+
+The live view, the JSON writer, the summary line, the history log and the tests
+all consume this one stream. Nothing here imports anything but the stdlib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Usage:
+    """Token counts. ``estimated`` marks counts made from text, not reported by a server."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.estimated or other.estimated,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cached_tokens": self.cached_tokens,
+            "total_tokens": self.total_tokens,
+            "estimated": self.estimated,
+        }
+
+
+class Event:
+    """Base class of every event."""
+
+
+# -- emitted by backends ------------------------------------------------------
+
+
+@dataclass
+class SampleStarted(Event):
+    sample: int
+    label: str = ""
+
+
+@dataclass
+class Token(Event):
+    sample: int
+    text: str
+    kind: str = "answer"  # 'reasoning' | 'answer'
+
+
+@dataclass
+class Generation(Event):
+    """One finished sequence, as the backend produced it (before answer extraction)."""
+
+    sample: int
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str = "stop"  # 'stop' | 'length' | 'cancelled' | 'error' | 'context'
+    reasoning: str = ""
+    logprobs: list[float] | None = None
+
+    @property
+    def mean_logprob(self) -> float | None:
+        if not self.logprobs:
+            return None
+        return sum(self.logprobs) / len(self.logprobs)
+
+
+@dataclass
+class Retry(Event):
+    after_s: float
+    reason: str
+
+
+# -- emitted by strategies and the engine -------------------------------------
+
+
+@dataclass
+class SampleDone(Event):
+    sample: int
+    answer: str | None
+    usage: Usage
+    score: float | None = None
+    text: str = ""
+
+
+@dataclass
+class Vote(Event):
+    tally: dict[str, int]
+    leader: str | None = None
+    confidence: float | None = None
+
+
+@dataclass
+class VerifyStarted(Event):
+    sample: int
+
+
+@dataclass
+class VerifyDone(Event):
+    sample: int
+    verdict: Any  # verify.base.Verdict
+
+
+@dataclass
+class RoundStarted(Event):
+    name: str
+
+
+@dataclass
+class BudgetStop(Event):
+    budget: str  # 'tokens' | 'time' | 'cost'
+    detail: str = ""
+
+
+@dataclass
+class Final(Event):
+    result: Any  # engine.Result
+
+
+class Sink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+class NullSink:
+    def emit(self, event: Event) -> None:
+        pass
+
+
+class ListSink:
+    """Records every event; what tests read back."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class FanOut:
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = [s for s in sinks if s is not None]
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)

@@ -1,0 +1,65 @@
+"""The strategy table and the effort presets.
+
+A strategy is a function ``(problem, plan, backend, verifier, sink) -> Outcome``
+in its own module; the table names it by the word users type after
+``--strategy``. Modules load on first use so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import replace
+
+from thinkcli.strategies.base import Outcome, Plan, Problem
+
+__all__ = ["STRATEGIES", "EFFORTS", "Plan", "Problem", "Outcome", "get", "plan_for"]
+
+# name -> "module:function"
+STRATEGIES: dict[str, str] = {
+    "cot": "thinkcli.strategies.cot:cot",
+}
+
+# --effort presets. One table here and one in the README ("Effort presets").
+EFFORTS: dict[str, dict] = {
+    "low": {"strategy": "cot", "samples": 1},
+}
+
+# Small models reason worse when asked to think step by step (measured on the
+# embedded SmolLM2-135M: 11% vs 15% per sample); they get direct prompts.
+DIRECT_MODELS = ("smollm2", "smollm-", "135m", "360m")
+
+
+def default_prompt_style(model_name: str) -> str:
+    """
+    >>> default_prompt_style("smollm2-135m")
+    'direct'
+    >>> default_prompt_style("gpt-4o-mini")
+    'steps'
+    """
+    name = model_name.lower()
+    return "direct" if any(tag in name for tag in DIRECT_MODELS) else "steps"
+
+
+def get(name: str) -> Callable[..., Outcome]:
+    try:
+        target = STRATEGIES[name]
+    except KeyError:
+        from thinkcli.errors import UsageError
+
+        raise UsageError(
+            f"unknown strategy {name!r}; choose from {', '.join(sorted(STRATEGIES))}"
+        ) from None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def plan_for(effort: str, model_name: str, **overrides) -> Plan:
+    """The plan for an effort level on a model, with the user's overrides (None = keep)."""
+    preset = dict(EFFORTS.get(effort) or EFFORTS["low"])
+    plan = Plan(prompt_style=default_prompt_style(model_name))
+    plan = replace(plan, **{k: v for k, v in preset.items() if k in Plan.__dataclass_fields__})
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if "strategy" in changes and "samples" not in changes and changes["strategy"] != plan.strategy:
+        changes.setdefault("samples", plan.samples)
+    return replace(plan, **changes)

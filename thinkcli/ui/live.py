@@ -1,0 +1,166 @@
+"""The Rich live view on stderr: each sample's reasoning as it streams, and a status line.
+
+One sample gets a panel with its newest lines; several samples get one compact
+row each (newest text, tokens, extracted answer, verdict) under a vote tally.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from thinkcli.events import (
+    BudgetStop,
+    Event,
+    Final,
+    Retry,
+    RoundStarted,
+    SampleDone,
+    SampleStarted,
+    Token,
+    VerifyDone,
+    VerifyStarted,
+    Vote,
+)
+from thinkcli.ui.summary import cost_text, summary_line
+
+PANEL_LINES = 12
+
+
+@dataclass
+class Row:
+    index: int
+    label: str = ""
+    text: list[str] = field(default_factory=list)
+    tokens: int = 0
+    answer: str | None = None
+    done: bool = False
+    verdict: str = ""
+
+
+class LiveRenderer:
+    def __init__(self, console: Console | None = None, clock=time.monotonic) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.clock = clock
+        self.started = clock()
+        self.rows: dict[int, Row] = {}
+        self.tally: Vote | None = None
+        self.rounds: list[str] = []
+        self.notice = ""
+        self.tokens = 0
+        self.cost = ""
+        self.live = Live(
+            console=self.console,
+            refresh_per_second=10,
+            transient=False,
+            get_renderable=self.render,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self.live.start()
+
+    # -- events ------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, SampleStarted):
+            self.rows[event.sample] = Row(event.sample, event.label)
+        elif isinstance(event, Token):
+            row = self.rows.setdefault(event.sample, Row(event.sample))
+            row.text.append(event.text)
+            row.tokens += 1
+            self.tokens += 1
+        elif isinstance(event, SampleDone):
+            row = self.rows.setdefault(event.sample, Row(event.sample))
+            row.done = True
+            row.answer = event.answer
+            row.tokens = event.usage.completion_tokens or row.tokens
+        elif isinstance(event, Vote):
+            self.tally = event
+        elif isinstance(event, VerifyStarted):
+            self.rows.setdefault(event.sample, Row(event.sample)).verdict = "verifying…"
+        elif isinstance(event, VerifyDone):
+            v = event.verdict
+            mark = "passed" if v.passed else ("failed" if v.passed is False else f"score {v.score:.2f}")
+            detail = f": {v.detail}" if v.detail else ""
+            self.rows.setdefault(event.sample, Row(event.sample)).verdict = f"{mark}{detail}"
+        elif isinstance(event, RoundStarted):
+            self.rounds.append(event.name)
+        elif isinstance(event, Retry):
+            self.notice = f"Retrying in {event.after_s:.1f} s ({event.reason})"
+            self.console.print(self.notice, style="yellow")
+        elif isinstance(event, BudgetStop):
+            self.notice = f"{event.budget} budget reached ({event.detail}); keeping the best answer so far"
+        elif isinstance(event, Final):
+            self.cost = cost_text(event.result)
+            self.stop()
+
+    def stop(self) -> None:
+        if self.live.is_started:
+            self.live.refresh()
+            self.live.stop()
+
+    def close(self, result) -> None:
+        self.stop()
+        if result is not None:
+            self.console.print(summary_line(result), style="dim")
+
+    # -- rendering ---------------------------------------------------------------
+
+    def status(self) -> Text:
+        elapsed = max(self.clock() - self.started, 1e-6)
+        rate = self.tokens / elapsed
+        parts = [f"{self.tokens} tokens", f"{rate:.1f} tok/s", f"{elapsed:.1f} s"]
+        if self.cost:
+            parts.append(self.cost)
+        if self.rounds:
+            parts.append(" → ".join(self.rounds))
+        line = Text(" · ".join(parts), style="dim")
+        if self.notice:
+            line.append("  " + self.notice, style="yellow")
+        return line
+
+    def render(self):
+        rows = sorted(self.rows.values(), key=lambda r: r.index)
+        if len(rows) <= 1:
+            return self._render_one(rows[0] if rows else None)
+        return self._render_many(rows)
+
+    def _render_one(self, row: Row | None):
+        text = "".join(row.text) if row else ""
+        lines = text.splitlines()[-PANEL_LINES:] or [""]
+        title = "thinking…" if not (row and row.done) else f"answer: {row.answer or '?'}"
+        if row and row.verdict:
+            title += f" · {row.verdict}"
+        return Group(Panel(Text("\n".join(lines)), title=title, title_align="left", border_style="blue"), self.status())
+
+    def _render_many(self, rows: list[Row]):
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right", style="bold")
+        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        table.add_column(justify="right", style="dim")
+        table.add_column(no_wrap=True)
+        width = max(20, self.console.width - 40)
+        for row in rows[-16:]:
+            newest = "".join(row.text).replace("\n", " ⏎ ")[-width:]
+            answer = Text()
+            if row.done:
+                answer.append(f"→ {(row.answer or '?')[:24]}", style="green" if row.answer else "red")
+            if row.verdict:
+                style = "green" if row.verdict.startswith("passed") else "red" if row.verdict.startswith("failed") else "yellow"
+                answer.append(f" {row.verdict[:40]}", style=style)
+            table.add_row(f"#{row.index}{' ' + row.label if row.label else ''}", newest, f"{row.tokens} tok", answer)
+        parts = [table]
+        if self.tally and self.tally.tally:
+            top = sorted(self.tally.tally.items(), key=lambda kv: -kv[1])[:5]
+            vote = Text("votes: " + "  ".join(f"{k[:20]}×{v}" for k, v in top), style="cyan")
+            if self.tally.confidence is not None:
+                vote.append(f"  (leader {self.tally.confidence:.0%})")
+            parts.append(vote)
+        parts.append(self.status())
+        return Group(*parts)

@@ -1,0 +1,39 @@
+"""The one-line summary of a run: tokens, samples, wall time, cost, and why it stopped."""
+
+from __future__ import annotations
+
+
+def cost_text(result) -> str:
+    if result.local:
+        return "$0.0000 local"
+    if result.cost_usd is None:
+        return "cost n/a"
+    return f"${result.cost_usd:.4f}"
+
+
+def summary_line(result) -> str:
+    """
+    >>> from thinkcli.events import Usage
+    >>> from types import SimpleNamespace as R
+    >>> r = R(usage=Usage(40, 12), samples_drawn=1, wall_s=0.42, local=True, cost_usd=0.0,
+    ...       stopped_by=None, interrupted=False, votes=None, confidence=None, strategy="cot")
+    >>> summary_line(r)
+    'tokens 40 prompt / 12 completion · 1 sample · 0.42 s · $0.0000 local'
+    """
+    u = result.usage
+    approx = "~" if u.estimated else ""
+    tokens = f"tokens {approx}{u.prompt_tokens} prompt / {approx}{u.completion_tokens} completion"
+    if u.reasoning_tokens:
+        tokens += f" / {approx}{u.reasoning_tokens} reasoning"
+    n = result.samples_drawn
+    parts = [tokens, f"{n} sample{'s' if n != 1 else ''}", f"{result.wall_s:.2f} s", cost_text(result)]
+    if result.votes and len(result.votes) > 0 and n > 1:
+        top = sorted(result.votes.items(), key=lambda kv: -kv[1])[:3]
+        tally = " ".join(f"{k[:20]}×{v}" for k, v in top)
+        conf = f" ({result.confidence:.0%})" if result.confidence is not None else ""
+        parts.append(f"votes {tally}{conf}")
+    if result.stopped_by:
+        parts.append(f"stopped by {result.stopped_by} budget")
+    if result.interrupted:
+        parts.append("interrupted")
+    return " · ".join(parts)

@@ -1,0 +1,1 @@
+"""Verifiers: score a candidate answer. Command (sandboxed), judge model, self-certainty."""
