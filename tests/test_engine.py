@@ -56,7 +56,7 @@ def test_token_budget_stops_and_keeps_partial_answer(fake):
     result = engine.run(Request("count", budgets=Budgets(max_total_tokens=5)), sink, backend=fake)
     assert result.stopped_by == "tokens"
     assert result.answer  # the partial text is the best there is
-    assert result.usage.completion_tokens == 0  # no sample finished
+    assert result.usage.completion_tokens == 5  # tokens of the cut sample still count as spent
 
 
 def test_interrupt_returns_best_so_far(fake):

@@ -51,7 +51,10 @@ class Request:
     seed: int | None = None
     prompt_style: str | None = None
     budgets: Budgets = field(default_factory=Budgets)
-    verify: str | None = None
+    verify: str | None = None  # shell command that checks a candidate (sandboxed)
+    verify_timeout: float = 60.0
+    judge: bool = False  # score candidates with a judge model
+    judge_model: str | None = None  # the judge; None = the answering model
     plan_overrides: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # backend settings, aliases, providers
 
@@ -120,7 +123,8 @@ class Meter:
         self.started = clock()
         self.usage = Usage()
         self.next_index = 0
-        self.partial: dict[int, list[str]] = {}
+        self.partial: dict[int, list[str]] = {}  # text so far of every started sample
+        self.finished: set[int] = set()
         self.streaming_tokens = 0
 
     # -- what strategies see of the backend ------------------------------------
@@ -179,34 +183,51 @@ class Meter:
         return self.price(self.usage) if self.price else 0.0
 
     def _metered(self, events: Iterator[Event], n: int, label: str) -> Iterator[Event]:
+        """Renumber a call's samples run-wide and forward its events to the sink.
+
+        A sample is announced (SampleStarted) when its first event arrives, so a
+        backend that refills a batch as sequences finish shows samples as they
+        really start. Closing this iterator cancels the call; tokens of samples
+        cut short still count as spent.
+        """
         base = self.next_index
         self.next_index += n
-        for i in range(n):
-            self.partial[base + i] = []
-            self.sink.emit(SampleStarted(base + i, label))
+        live: set[int] = set()
         try:
             for event in events:
+                sample = getattr(event, "sample", None)
+                if isinstance(sample, int):
+                    event.sample = sample = sample + base
+                    if sample not in live and not isinstance(event, SampleStarted):
+                        live.add(sample)
+                        self.partial[sample] = []
+                        self.sink.emit(SampleStarted(sample, label))
+                    elif isinstance(event, SampleStarted):
+                        live.add(sample)
+                        self.partial[sample] = []
+                        event.label = event.label or label
                 if isinstance(event, Token):
-                    event.sample += base
-                    self.partial.setdefault(event.sample, []).append(event.text)
+                    self.partial[event.sample].append(event.text)
                     self.streaming_tokens += 1
                     self.sink.emit(event)
                     self._check_running()
                 elif isinstance(event, Generation):
-                    event.sample += base
-                    self.streaming_tokens -= len(self.partial.pop(event.sample, []))
+                    self.streaming_tokens -= len(self.partial.get(event.sample, []))
+                    self.finished.add(event.sample)
                     self.usage = self.usage + event.usage
                     self.sink.emit(event)
                 else:
-                    event_sample = getattr(event, "sample", None)
-                    if isinstance(event_sample, int):
-                        event.sample += base
                     self.sink.emit(event)
                 yield event
         finally:
             close = getattr(events, "close", None)
             if close:
                 close()
+            cut = [i for i in live if i not in self.finished]
+            spent = sum(len(self.partial.get(i, [])) for i in cut)
+            if spent:
+                self.streaming_tokens -= spent
+                self.usage = self.usage + Usage(completion_tokens=spent)
 
     def _check_running(self) -> None:
         b = self.budgets
@@ -337,7 +358,7 @@ def _price_for(backend, request: Request):
 
 
 def _verifier_for(request: Request, plan: Plan, meter: Meter):
-    if not request.verify:
+    if not (request.verify or request.judge or request.judge_model or plan.extra.get("verifier")):
         return None
     from thinkcli.verify import make_verifier
 
