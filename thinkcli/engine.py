@@ -108,6 +108,7 @@ class BudgetExhausted(Exception):
         super().__init__(budget)
         self.budget = budget
         self.detail = detail
+        self.outcome: Outcome | None = None  # a search strategy's best answer so far, when it set one
 
 
 class Meter:
@@ -166,6 +167,11 @@ class Meter:
 
     def draw_raw(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
         return self._collect(self.complete(prompt, params, n, label))
+
+    def draw_on(self, backend, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
+        """Draw from another backend (a judge model) on this run's books: same budgets, usage, numbering."""
+        self._before_request(sum(len(m["content"]) for m in messages), params, n)
+        return self._collect(self._metered(backend.generate(messages, params, n), n, label))
 
     @staticmethod
     def _collect(events: Iterator[Event]) -> list[Generation]:
@@ -289,8 +295,9 @@ def load_backend(request: Request):
     return load(request.model, request.settings)
 
 
-def run(request: Request, sink: Sink, backend=None) -> Result:
-    """Run one request to a Result, pushing every step to ``sink``."""
+def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
+    """Run one request to a Result, pushing every step to ``sink``. ``verifier`` replaces
+    the one the request asks for (``think fix`` passes its own sandboxed command)."""
     from thinkcli import strategies
 
     started = time.monotonic()
@@ -313,7 +320,7 @@ def run(request: Request, sink: Sink, backend=None) -> Result:
         recorder = Recorder(sink)
         meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request))
         problem = Problem(request.prompt, request.system)
-        verifier = _verifier_for(request, plan, meter)
+        verifier = verifier or _verifier_for(request, plan, meter)
         stopped_by = None
         interrupted = False
         try:
@@ -321,10 +328,15 @@ def run(request: Request, sink: Sink, backend=None) -> Result:
         except BudgetExhausted as stop:
             stopped_by = stop.budget
             sink.emit(BudgetStop(stop.budget, stop.detail))
-            outcome = best_so_far(recorder.done, meter)
-        except KeyboardInterrupt:
+            outcome = stop.outcome or best_so_far(recorder.done, meter)
+        except KeyboardInterrupt as stop:
             interrupted = True
-            outcome = best_so_far(recorder.done, meter)
+            outcome = getattr(stop, "outcome", None) or best_so_far(recorder.done, meter)
+        if not interrupted:
+            try:
+                _verify_chosen(problem, outcome, verifier, recorder)
+            except KeyboardInterrupt:
+                interrupted = True
         result = Result(
             answer=outcome.answer,
             strategy=plan.strategy,
@@ -340,7 +352,14 @@ def run(request: Request, sink: Sink, backend=None) -> Result:
             interrupted=interrupted,
             local=backend.capabilities.local,
             notes=outcome.notes,
-            plan={"strategy": plan.strategy, "samples": plan.samples, "prompt_style": plan.prompt_style},
+            plan={
+                "strategy": plan.strategy,
+                "samples": plan.samples,
+                "prompt_style": plan.prompt_style,
+                "max_tokens": plan.max_tokens,
+                "temperature": plan.temperature,
+                "seed": plan.seed,
+            },
         )
         sink.emit(Final(result))
         return result
@@ -355,6 +374,18 @@ def _price_for(backend, request: Request):
     from thinkcli import pricing
 
     return pricing.price_function(backend.model, request.settings)
+
+
+def _verify_chosen(problem: Problem, outcome: Outcome, verifier, sink: Sink) -> None:
+    """A pass/fail verifier (--verify) judges the printed answer even when the strategy
+    did not ask it (cot, vote), so exit status 4 always means what it says."""
+    if verifier is None or not getattr(verifier, "pass_fail", False):
+        return
+    chosen = next((c for c in outcome.candidates if c.sample == outcome.chosen), None)
+    if chosen is not None and chosen.verdict is None:
+        from thinkcli.strategies.scoring import score
+
+        score(verifier, problem.question, chosen, sink)
 
 
 def _verifier_for(request: Request, plan: Plan, meter: Meter):

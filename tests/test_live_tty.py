@@ -1,0 +1,83 @@
+"""The live view as a person sees it: stderr is a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from tests.conftest import ANSI
+
+pytestmark = pytest.mark.model
+
+
+def run_in_pty(args: list[str], env: dict, timeout: float = 180) -> tuple[int, str, bytes]:
+    """Run the CLI with stderr on a pty (80x24) and stdout on a pipe; return status, screen bytes as text, stdout."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thinkcli", *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the pty
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    out = proc.stdout.read()
+    status = proc.wait(timeout=30)
+    os.close(master)
+    return status, b"".join(chunks).decode("utf-8", "replace"), out
+
+
+def test_live_view_streams_reasoning_and_ends_with_the_summary(tmp_path):
+    env = {**os.environ, "THINK_CONFIG_DIR": str(tmp_path), "TERM": "xterm-256color", "COLUMNS": "80"}
+    env.pop("NO_COLOR", None)
+    env.pop("PRE_COMMIT", None)
+    status, screen, out = run_in_pty(
+        ["--max-tokens", "60", "--seed", "2", "--temperature", "0.9", "Write two sentences about rivers."], env
+    )
+    assert status == 0, screen
+    assert ANSI.search(screen), "a terminal gets the Rich live view (escape codes)"
+    text = ANSI.sub("", screen)
+    assert "thinking…" in text, "the panel is shown while the model streams"
+    assert "tok/s" in text, "the status line shows tokens per second"
+    assert "tokens" in text and "$0.0000 local" in text and "1 sample" in text, "the summary line"
+    # the streamed text shows up on the screen: the answer's first words appear in the panel
+    answer = out.decode().strip()
+    assert answer
+    first_words = " ".join(answer.split()[:3])
+    assert first_words in " ".join(text.split()), (first_words, text[-2000:])
+    # the panel was redrawn as tokens arrived, not painted once at the end
+    assert screen.count("thinking…") >= 2
+
+
+@pytest.mark.parametrize("opt_out", [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {"PRE_COMMIT": "1"}])
+def test_opt_outs_disable_the_live_view_on_a_terminal(tmp_path, opt_out):
+    env = {**os.environ, "THINK_CONFIG_DIR": str(tmp_path), "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    env.pop("PRE_COMMIT", None)
+    env.update(opt_out)
+    status, screen, out = run_in_pty(["--max-tokens", "8", "--seed", "1", "Say hi."], env)
+    assert status == 0, screen
+    assert not ANSI.search(screen), screen
+    assert "thinking…" not in screen
+    assert "$0.0000 local" in screen  # the summary line still comes
