@@ -49,10 +49,10 @@ def timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess
 
 def imports_of(args: list[str], env: dict) -> set[str]:
     code = (
-        "import sys, runpy; sys.argv = ['think', *%r]\n"
+        f"import sys, runpy; sys.argv = ['think', *{args!r}]\n"
         "try:\n    runpy.run_module('thinkcli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "print(','.join(sorted(m for m in ('llama_cpp', 'httpx') if m in sys.modules)), file=sys.stderr)" % (args,)
+        "print(','.join(sorted(m for m in ('llama_cpp', 'httpx') if m in sys.modules)), file=sys.stderr)"
     )
     proc = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env)
     last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""

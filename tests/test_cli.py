@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import ANSI, run_think
+from tests.conftest import ANSI
 
 pytestmark = pytest.mark.model
 
