@@ -193,7 +193,7 @@ def get(key: str | None = None) -> Any:
 def set_value(key: str, value: str) -> Any:
     parts = _split(key)
     typ = SCHEMA[parts[0]][0] if len(parts) == 1 else str
-    parsed = _coerce(key, typ, value, "value")
+    parsed = _coerce(key, typ, value, "think config set")
     data = read_file()
     node = data
     for part in parts[:-1]:
