@@ -124,8 +124,10 @@ def isolated_config(tmp_path_factory, monkeypatch) -> Path:
     cfg = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("THINK_CONFIG_DIR", str(cfg))
     monkeypatch.setenv("THINK_MODELS_DIR", str(cfg / "models"))
+    monkeypatch.setenv("THINK_HISTORY_DB", str(cfg / "history.db"))
+    keep = ("THINK_CONFIG_DIR", "THINK_MODELS_DIR", "THINK_HISTORY_DB")
     for name in list(os.environ):
-        if name.startswith("THINK_") and name not in ("THINK_CONFIG_DIR", "THINK_MODELS_DIR"):
+        if name.startswith("THINK_") and name not in keep:
             monkeypatch.delenv(name)
     return cfg
 

@@ -18,6 +18,11 @@ __all__ = ["STRATEGIES", "EFFORTS", "Plan", "Problem", "Outcome", "get", "plan_f
 # name -> "module:function"
 STRATEGIES: dict[str, str] = {
     "cot": "thinkcli.strategies.cot:cot",
+    "best-of-n": "thinkcli.strategies.best_of_n:best_of_n",
+    "refine": "thinkcli.strategies.refine:refine",
+    "beam": "thinkcli.strategies.beam:beam",
+    "mcts": "thinkcli.strategies.mcts:mcts",
+    "budget": "thinkcli.strategies.budget:budget",
 }
 
 # --effort presets. One table here and one in the README ("Effort presets").
