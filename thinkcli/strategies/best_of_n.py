@@ -1,0 +1,45 @@
+"""`best-of-n`: N samples, each scored by a verifier, the best one kept.
+
+Cobbe et al. 2021, "Training Verifiers to Solve Math Word Problems";
+Brown et al. 2024, "Large Language Monkeys: Scaling Inference Compute with Repeated Sampling".
+
+With a pass/fail verifier (the user's command) samples are drawn one at a time
+and the search stops at the first that passes; with a graded verifier (a judge)
+or none (self-certainty) all N are drawn together and the best score wins.
+"""
+
+from __future__ import annotations
+
+from thinkcli.events import SampleDone
+from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, to_candidate
+from thinkcli.strategies.scoring import anytime, blind_note, default_verifier, outcome_of, score
+
+
+def best_of_n(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
+    checker = default_verifier(verifier)
+    messages = problem.messages(plan.prompt_style)
+    cands: list[Candidate] = []
+    notes: list[str] = []
+
+    def judged(gen) -> Candidate:
+        cand = to_candidate(gen)
+        score(checker, problem.question, cand, sink)
+        # SampleDone carries the score, so it is announced after the verdict.
+        sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text))
+        cands.append(cand)
+        return cand
+
+    with anytime(lambda: outcome_of(cands, notes)):
+        if checker.pass_fail:
+            for i in range(plan.samples):
+                [gen] = meter.draw(messages, plan.params(), 1, label=f"sample {i + 1}/{plan.samples}")
+                if judged(gen).verdict.passed:
+                    notes.append(f"sample {i + 1} of {plan.samples} passed {checker.name}; stopped early")
+                    break
+            else:
+                notes.append(f"no sample passed {checker.name}")
+        else:
+            for gen in meter.draw(messages, plan.params(), plan.samples, label="best-of-n"):
+                judged(gen)
+    notes.extend(blind_note(cands))
+    return outcome_of(cands, notes)
