@@ -132,6 +132,8 @@ def ask(
     max_total_tokens: Annotated[int | None, typer.Option("--max-total-tokens", min=1, help="Token budget for the whole run.", show_default=False)] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit", min=0.0, help="Wall-time budget, seconds.", show_default=False)] = None,
     max_cost: Annotated[float | None, typer.Option("--max-cost", min=0.0, help="Cost budget, USD.", show_default=False)] = None,
+    verify: Annotated[str | None, typer.Option("--verify", metavar="CMD", help="Shell command that checks each candidate in a throw-away copy of the project (exit 0 = pass); exit 4 when none passes.", show_default=False)] = None,
+    verify_timeout: Annotated[float | None, typer.Option("--verify-timeout", min=0.1, help="Seconds the --verify command may run before its process group is killed \\[default: 60].", show_default=False)] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of the answer.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view and no summary line.")] = False,
@@ -163,9 +165,19 @@ def ask(
             time_limit=time_limit if time_limit is not None else settings["time_limit"],
             max_cost=max_cost if max_cost is not None else settings["max_cost"],
         ),
+        verify=_verify_command(verify),
+        verify_timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
         settings=settings,
     )
     raise typer.Exit(int(_run(request, json_out=json_out, quiet=quiet)))
+
+
+def _verify_command(command: str | None) -> str | None:
+    if command is not None and not command.strip():
+        from thinkcli.errors import UsageError
+
+        raise UsageError('--verify needs a command, e.g. --verify "python -m pytest -q"')
+    return command
 
 
 def _run(request, *, json_out: bool, quiet: bool) -> ExitStatus:
@@ -188,6 +200,12 @@ def _run(request, *, json_out: bool, quiet: bool) -> ExitStatus:
     if not result.answer:
         print("think: error: the model produced no answer", file=sys.stderr)
         return ExitStatus.ERROR
+    if request.verify and not any(c.verdict is not None and c.verdict.passed for c in result.candidates):
+        judged = [c for c in result.candidates if c.verdict is not None]
+        shown = next((c for c in judged if c.sample == result.chosen), judged[0] if judged else None)
+        why = f"; the printed one: {shown.verdict.detail}" if shown else ""
+        print(f"think: no candidate passed --verify ({len(judged)} checked{why})", file=sys.stderr)
+        return ExitStatus.NO_PASS
     return ExitStatus.SUCCESS
 
 
