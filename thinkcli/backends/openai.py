@@ -1,0 +1,313 @@
+"""The remote backend: any OpenAI-compatible server (hosted API, vLLM, Ollama, llama.cpp) over httpx.
+
+Owns the conversation with the server: request bodies for /chat/completions and
+/completions, streaming, ``n`` or up to ``parallel`` concurrent requests, retries
+with backoff, and the errors a user sees. Requests run as asyncio tasks on one
+event-loop thread per backend; ``generate()`` hands their events to the caller
+as they arrive, and closing it (or Ctrl-C) cancels what is in flight.
+Imported only when a remote model is used, so ``think --help`` never loads httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from thinkcli.backends import chunks, retries
+from thinkcli.backends.base import (
+    BackendSpec,
+    GenParams,
+    Message,
+    estimate_tokens,
+    register_backend,
+)
+from thinkcli.backends.wire import Job, RequestRejected, Wire
+from thinkcli.errors import BackendError, ThinkError, UsageError
+from thinkcli.events import Event, Generation, Retry, Usage
+from thinkcli.keys import DEFAULT_BASE_URL, KeyChoice
+
+_END = object()
+
+
+class SampleFailed(Exception):
+    """One sample is lost for good; the call goes on while other samples survive."""
+
+    def __init__(self, sample: int, error: ThinkError, wasted: Usage) -> None:
+        super().__init__(sample)
+        self.sample, self.error, self.wasted = sample, error, wasted
+
+
+class RemoteCapabilities:
+    """Capabilities learned from the server as the run goes (template endpoint, log-probs)."""
+
+    stream = True
+    batch = True
+    local = False
+
+    def __init__(self, backend: OpenAIBackend) -> None:
+        self._backend = backend
+
+    @property
+    def logprobs(self) -> bool:
+        return self._backend.logprobs_ok
+
+    @property
+    def raw_completion(self) -> bool:  # only strategies that continue raw text ask, so only they probe
+        return self._backend.has_template()
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        name: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        key: KeyChoice | None = None,
+        display: str = "",
+        transport: httpx.AsyncBaseTransport | None = None,
+        parallel: int = 4,
+        max_retries: int = 4,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+        sleep=None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name  # what the server calls the model
+        self.model = display or name
+        self.wire = Wire(
+            name, base_url, key, transport=transport, max_retries=max_retries,
+            connect_timeout=connect_timeout, read_timeout=read_timeout, sleep=sleep, rng=rng,
+        )
+        self.base_url = self.wire.base_url
+        self.where = self.wire.where
+        self.parallel = max(1, parallel)
+        self.n_supported: bool | None = None  # learned from the first n>1 request
+        self._template: bool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.capabilities = RemoteCapabilities(self)
+        self.context_size = None
+
+    # -- the event-loop thread ---------------------------------------------------
+
+    def _submit(self, coro):
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="think-http", daemon=True)
+            self._thread.start()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _call(self, coro, timeout: float | None = None):
+        return self._submit(coro).result(timeout)
+
+    @property
+    def logprobs_ok(self) -> bool:
+        return self.wire.logprobs_ok
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            self._call(self.wire.aclose(), timeout=2)
+        except Exception:  # closing a broken connection must not hide the run's result
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if not self._loop.is_running():
+            self._loop.close()
+        self._loop = None
+
+    # -- the Backend protocol ------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> Iterator[Event]:
+        body = {"messages": messages, **self._body(params, chat=True)}
+        text = "\n".join(m.get("content", "") for m in messages)
+        return self._events(Job("chat/completions", body, text, n, True, params.seed, None))
+
+    def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
+        body = {"prompt": prompt, **self._body(params, chat=False)}
+        return self._events(Job("completions", body, prompt, n, False, params.seed, None))
+
+    def has_template(self) -> bool:
+        """Whether the server renders chat templates (llama.cpp's /apply-template); probed once."""
+        if self._template is None:
+            try:
+                self.chat_prompt([{"role": "user", "content": "hi"}], probing=True)
+                self._template = True
+            except ThinkError:
+                self._template = False
+        return self._template
+
+    def chat_prompt(self, messages: list[Message], probing: bool = False) -> str:
+        if self._template is False and not probing:
+            raise self._no_template()
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+
+        async def ask():
+            try:
+                resp = await self.wire.client().post(
+                    root + "/apply-template", json={"messages": messages}, headers=self.wire.headers()
+                )
+            except httpx.HTTPError as exc:
+                raise BackendError(f"cannot reach {self.where} ({retries.describe(exc)})") from None
+            if resp.status_code != 200:
+                raise self._no_template()
+            try:
+                return resp.json()["prompt"]
+            except (ValueError, KeyError, TypeError):
+                raise self._no_template() from None
+
+        return self._call(ask())
+
+    def _no_template(self) -> ThinkError:
+        return ThinkError(
+            f"the server at {self.where} offers no chat template endpoint (/apply-template), so model "
+            f"{self.model} cannot continue raw text; use a llama.cpp server or a local GGUF model"
+        )
+
+    def _body(self, params: GenParams, chat: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.name,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.logprobs:
+            body["logprobs"] = True if chat else 1  # chat takes a flag, completions a count
+        return body
+
+    # -- one call: events out as they arrive ------------------------------------------
+
+    def _events(self, job: Job) -> Iterator[Event]:
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        job.emit = inbox.put
+        finished = threading.Event()
+        future = self._submit(self._draw(job, finished))
+        future.add_done_callback(lambda _: inbox.put(_END))
+        try:
+            while True:
+                try:
+                    item = inbox.get(timeout=0.1)  # a timeout keeps Ctrl-C deliverable
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    break
+                yield item
+            future.result()  # raises the call's error, if any
+        finally:
+            if not future.done():
+                future.cancel()
+                finished.wait(2.0)  # let cancelled requests close their connections
+
+    async def _draw(self, job: Job, finished: threading.Event) -> None:
+        try:
+            await self._draw_all(job)
+        finally:
+            finished.set()
+
+    async def _draw_all(self, job: Job) -> None:
+        done: dict[int, Generation] = {}
+        if job.n > 1 and self.n_supported is not False and "n" not in self.wire.dropped:
+            got = await self.wire.stream(job, list(range(job.n)), use_n=True)
+            for gen in got.gens.values():
+                done[gen.sample] = gen
+                job.emit(gen)
+            if got.fault is None:  # a whole answer with fewer choices: the server ignores n
+                self._learn_n(len(got.gens) == job.n and "n" not in self.wire.dropped)
+        missing = [i for i in range(job.n) if i not in done]
+        failures: list[SampleFailed] = []
+        if missing:
+            gate = asyncio.Semaphore(self.parallel)
+            tasks = [asyncio.ensure_future(self._single(job, i, gate)) for i in missing]
+            try:
+                for next_done in asyncio.as_completed(tasks):
+                    try:
+                        gen = await next_done
+                    except SampleFailed as failed:
+                        failures.append(failed)
+                        continue
+                    done[gen.sample] = gen
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        if failures and not done:
+            raise failures[0].error
+        for failed in sorted(failures, key=lambda f: f.sample):  # survivors answer; the lost are marked
+            job.emit(Generation(failed.sample, "", failed.wasted, finish_reason="error"))
+
+    def _learn_n(self, supported: bool) -> None:
+        self.n_supported = supported
+
+    async def _single(self, job: Job, i: int, gate: asyncio.Semaphore) -> Generation:
+        """One sample in its own request; a broken stream is retried once."""
+        wasted = Usage()
+        async with gate:
+            for attempt in range(2):
+                try:
+                    got = await self.wire.stream(job, [i], use_n=False)
+                except RequestRejected:
+                    raise
+                except ThinkError as exc:
+                    raise SampleFailed(i, exc, wasted) from None
+                if got.fault is None and i in got.gens:
+                    gen = got.gens[i]
+                    gen.usage = gen.usage + wasted
+                    job.emit(gen)
+                    return gen
+                for c in got.unfinished:  # the broken attempt's tokens were produced, and billed
+                    wasted = wasted + chunks.estimated_usage("", c, prompt_counted=True)
+                if attempt == 0:
+                    delay = retries.backoff(0, self.wire.rng.random())
+                    job.emit(Retry(round(delay, 2), got.fault or "broken stream"))
+                    await self.wire.sleep(delay)
+        raise SampleFailed(
+            i, BackendError(f"{self.where} broke the stream twice ({got.fault}); try again or lower --parallel"), wasted
+        )
+
+def base_url_for(ref, settings: dict, environ=None) -> str:
+    """A provider's own URL; else --base-url / THINK_BASE_URL / config; else OPENAI_BASE_URL; else OpenAI."""
+    environ = os.environ if environ is None else environ
+    url = (ref.options or {}).get("base_url") or settings.get("base_url") or environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    if not url.lower().startswith(("http://", "https://")):
+        raise UsageError(f"base URL {retries.public_url(url)!r} must start with http:// or https://; check --base-url")
+    return url.rstrip("/")
+
+
+def _factory(ref, settings: dict) -> OpenAIBackend:
+    from thinkcli.keys import choose_key
+
+    url = base_url_for(ref, settings)
+    parallel = settings.get("parallel") if settings.get("parallel") is not None else 4
+    if parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, not {parallel}")
+    return OpenAIBackend(
+        ref.name,
+        url,
+        key=choose_key(ref.scheme, url, ref.options or {}),
+        display=ref.display,
+        parallel=parallel,
+        max_retries=settings.get("max_retries") if settings.get("max_retries") is not None else 4,
+        connect_timeout=settings.get("connect_timeout") or 10.0,
+        read_timeout=settings.get("read_timeout") or 120.0,
+    )
+
+
+register_backend(BackendSpec("openai", _factory, "OpenAI-compatible servers over HTTP (hosted APIs, vLLM, Ollama, llama.cpp)"))

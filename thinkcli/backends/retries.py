@@ -1,0 +1,149 @@
+"""The HTTP side of the remote backend, pure: retry policy, Retry-After, error wording.
+
+Owns which failures are retried and how long to wait, what a transport
+exception is called in a message, and how a server's error body is shortened
+and scrubbed of keys before a user sees it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from http import HTTPStatus
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Request fields some compatible servers reject (400); dropped and remembered, never semantics-bearing.
+OPTIONAL_FIELDS = ("logprobs", "top_logprobs", "stream_options", "seed", "n")
+BACKOFF_BASE = 0.5  # seconds before the first retry
+BACKOFF_CAP = 30.0
+RETRY_AFTER_MAX = 120.0  # a server asking for longer is treated as down
+
+
+def backoff(attempt: int, jitter: float) -> float:
+    """Exponential backoff with up to 25% jitter (``jitter`` in [0, 1)).
+
+    >>> [backoff(a, 0.0) for a in range(4)], backoff(1, 0.5), backoff(20, 0.0)
+    ([0.5, 1.0, 2.0, 4.0], 1.125, 30.0)
+    """
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * (1 + 0.25 * jitter)
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta seconds or an HTTP date).
+
+    >>> retry_after("2"), retry_after("0.5"), retry_after(None), retry_after("soon")
+    (2.0, 0.5, None, None)
+    >>> retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
+    10.0
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def status_text(code: int, phrase: str = "") -> str:
+    """
+    >>> status_text(429), status_text(599, "")
+    ('429 Too Many Requests', '599')
+    """
+    if not phrase:
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = ""
+    return f"{code} {phrase}".strip()
+
+
+def server_message(raw: bytes, secrets: tuple[str, ...] = ()) -> str:
+    """The one-line gist of an error body, at most 160 characters, with keys blanked.
+
+    >>> server_message(b'{"error": {"message": "Invalid model\\\\n  gpt-5"}}')
+    'Invalid model gpt-5'
+    >>> server_message(b"bad key sk-abc123 and Bearer sk-abc123", ("sk-abc123",))
+    'bad key *** and Bearer ***'
+    """
+    text = raw.decode("utf-8", "replace")
+    try:
+        import json
+
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        err = doc.get("error", doc.get("detail", doc.get("message")))
+        if isinstance(err, dict):
+            err = err.get("message") or err.get("msg") or err
+        if isinstance(err, list) and err and isinstance(err[0], dict):
+            err = err[0].get("msg") or err[0]
+        text = err if isinstance(err, str) else json.dumps(err) if err is not None else text
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = re.sub(r"(?i)(bearer\s+)(?!\*\*\*)\S+", r"\1***", text)
+    text = re.sub(r"\bsk-[A-Za-z0-9_\-]{8,}", "***", text)  # any other key-shaped token
+    text = " ".join(text.split())
+    return text[:157] + "..." if len(text) > 160 else text
+
+
+def rejected_field(message: str, payload: dict) -> str | None:
+    """The optional request field a 400 complains about, if any.
+
+    >>> rejected_field("logprobs is not supported with this model", {"logprobs": True})
+    'logprobs'
+    >>> rejected_field("'n' : number must be at most 1", {"n": 2})
+    'n'
+    >>> rejected_field("model not found", {"logprobs": True}) is None
+    True
+    """
+    lower = message.lower()
+    for name in OPTIONAL_FIELDS:
+        if name not in payload:
+            continue
+        if name == "n":
+            if re.search(r"(?<![a-z_])['\"`]?n['\"`]?(?![a-z_])", lower):
+                return name
+        elif name in lower:
+            return name
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """A transport failure in a few words for the retry line and the error."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "resolution" in text:
+            return "host name not found"
+        return "cannot connect"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read timeout"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return "connection dropped"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    return type(exc).__name__
+
+
+def public_url(url: str) -> str:
+    """A URL fit for a message: no user:password part.
+
+    >>> public_url("https://me:pw@example.com/v1")
+    'https://example.com/v1'
+    """
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url.rstrip("/"), flags=re.I)

@@ -1,0 +1,209 @@
+"""API keys: where they are stored, which one a request may carry, and how they stay hidden.
+
+A stored key lives in ``keys.toml`` in the user config dir (file mode 0600),
+bound to the base URL it was configured for; it is only ever sent to that URL.
+Keys from the environment are sent only to their provider's base URL. A key is
+held in a ``Secret`` whose repr and str are masked, so a traceback, a log line
+or an error message never shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from thinkcli.errors import ConfigError, UsageError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Secret:
+    """A key that never prints itself.
+
+    >>> s = Secret("sk-123")
+    >>> repr(s), str(s), f"{s}", s.reveal()
+    ("Secret('***')", '***', '***', 'sk-123')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    __format__ = lambda self, spec: "***"  # noqa: E731 - f-strings too
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass
+class KeyChoice:
+    """The key a request carries (None: no Authorization header) and how to fix a 401."""
+
+    secret: Secret | None
+    hint: str  # e.g. "set OPENAI_API_KEY or run `think keys set openai`"
+
+
+def same_url(a: str, b: str) -> bool:
+    """Base URLs compared the way a server sees them: case-blind scheme and host, no trailing '/'.
+
+    >>> same_url("HTTPS://API.openai.com/v1/", "https://api.openai.com/v1")
+    True
+    >>> same_url("http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1")
+    False
+    """
+    return _norm(a) == _norm(b)
+
+
+def _norm(url: str) -> str:
+    url = url.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}{sep}{host.lower()}{slash}{path}"
+
+
+def env_name(provider: str) -> str:
+    """The default environment variable of a provider's key.
+
+    >>> env_name("groq"), env_name("open-router")
+    ('GROQ_API_KEY', 'OPEN_ROUTER_API_KEY')
+    """
+    return re.sub(r"\W", "_", provider).upper() + "_API_KEY"
+
+
+def keys_path() -> Path:
+    from thinkcli.config import config_dir
+
+    return config_dir() / "keys.toml"
+
+
+def read_keys() -> dict[str, dict[str, str]]:
+    from thinkcli.config import tomllib
+
+    path = keys_path()
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise ConfigError(f"keys file {path} is unreadable or not valid TOML; remove it and run `think keys set`") from None
+    return {n: t for n, t in data.items() if isinstance(t, dict) and isinstance(t.get("key"), str)}
+
+
+def _write(data: dict) -> None:
+    import tomli_w
+
+    path = keys_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=path.parent)  # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            tomli_w.dump(data, f)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise UsageError(f"key name {name!r} must be letters, digits, '_', '.' or '-' (e.g. openai, groq)")
+    return name
+
+
+def default_url(name: str, settings: Mapping, environ: Mapping[str, str]) -> str | None:
+    """The base URL a key named ``name`` is for, when the user gave none."""
+    provider = (settings.get("providers") or {}).get(name) or {}
+    if provider.get("base_url"):
+        return provider["base_url"]
+    if name == "openai":
+        return settings.get("base_url") or environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    return None
+
+
+def set_key(name: str, key: str, base_url: str) -> None:
+    check_name(name)
+    key = key.strip()
+    if not key:
+        raise UsageError("no key given; paste it at the prompt or pipe it on stdin")
+    if any(c.isspace() for c in key):
+        raise UsageError("the key contains whitespace; paste exactly the key")
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise UsageError(f"base URL {base_url!r} must start with http:// or https://")
+    data = read_keys()
+    data[name] = {"key": key, "base_url": base_url.rstrip("/")}
+    _write(data)
+
+
+def unset_key(name: str) -> bool:
+    data = read_keys()
+    if name not in data:
+        return False
+    del data[name]
+    _write(data)
+    return True
+
+
+def list_keys() -> list[tuple[str, str]]:
+    """(name, base URL) of every stored key; never the key."""
+    return sorted((n, t.get("base_url", "")) for n, t in read_keys().items())
+
+
+def read_key_input(prompt: str, stdin=None) -> str:
+    """The key from a hidden prompt on a terminal, else the first line of stdin."""
+    stdin = stdin or sys.stdin
+    if stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return (stdin.readline() or "").strip()
+
+
+def choose_key(provider: str, base_url: str, options: Mapping, environ: Mapping[str, str] | None = None) -> KeyChoice:
+    """The key a request to ``base_url`` for ``provider`` may carry; never one bound elsewhere.
+
+    ``provider`` is the scheme of the model reference (``openai``, ``groq``);
+    ``options`` its config table (base_url, api_key_env) or {}.
+    """
+    environ = os.environ if environ is None else environ
+    stored = read_keys()
+    is_provider = bool(options.get("base_url"))
+    if provider == "openai" and not is_provider:
+        env = "OPENAI_API_KEY"
+        own_urls = [DEFAULT_BASE_URL] + ([environ["OPENAI_BASE_URL"]] if environ.get("OPENAI_BASE_URL") else [])
+    else:
+        env = options.get("api_key_env") or env_name(provider)
+        own_urls = [options.get("base_url") or ""]
+    env_ok = any(same_url(base_url, u) for u in own_urls if u)
+    if env_ok:
+        hint = f"set {env} or run `think keys set {provider}`"
+    else:
+        hint = f"run `think keys set NAME --base-url {base_url}`"
+    if env_ok and environ.get(env, "").strip():
+        return KeyChoice(Secret(environ[env].strip()), hint)
+    named = stored.get(provider)
+    if named and same_url(named.get("base_url", ""), base_url):
+        return KeyChoice(Secret(named["key"]), hint)
+    for _, table in sorted(stored.items()):
+        if same_url(table.get("base_url", ""), base_url):
+            return KeyChoice(Secret(table["key"]), hint)
+    return KeyChoice(None, hint)
