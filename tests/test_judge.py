@@ -57,47 +57,56 @@ def test_garbage_and_out_of_range():
 # -- the judge on a scripted model ------------------------------------------------------
 
 
-def test_judge_rates_with_the_rubric_on_the_answering_model(fake):
-    fake.enqueue("Correct arithmetic. Score: 8/10")
+def test_judge_primes_the_score_on_a_raw_completion_backend(fake):
+    fake.enqueue(" 8/10")
     sink = ListSink()
     meter = Meter(fake, sink, Budgets())
-    judge = JudgeVerifier(meter)
-    verdict = judge.score(Candidate(0, "What is 17*23?", "17*23 = 391\nFinal answer: 391", "391"))
+    verdict = JudgeVerifier(meter).score(Candidate(0, "What is 17*23?", "17*23 = 391\nFinal answer: 391", "391"))
     assert (verdict.passed, verdict.score, verdict.detail) == (None, 0.8, "judge: Score: 8/10")
     [call] = fake.calls
-    prompt = call.messages[-1]["content"]
-    assert "What is 17*23?" in prompt and "Final answer: 391" in prompt and "Score: N/10" in prompt
-    assert call.params.temperature == 0.0
-    assert meter.usage.completion_tokens == 4  # judge tokens are on the run's books
+    assert call.kind == "complete" and call.prompt.endswith("</user><assistant>Score:")
+    assert "What is 17*23?" in call.prompt and "Final answer: 391" in call.prompt and "Rubric" in call.prompt
+    assert (call.params.temperature, call.params.stop, call.params.max_tokens) == (0.0, ("\n",), 8)
+    assert meter.usage.completion_tokens == 2  # judge tokens are on the run's books
+
+
+def test_judge_in_chat_reads_a_free_form_reply(fake):
+    from thinkcli.backends.base import Capabilities
+
+    fake.capabilities = Capabilities(raw_completion=False)
+    fake.enqueue("Correct arithmetic. Score: 7/10")
+    verdict = JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "q", "Final answer: 1", "1"))
+    assert verdict.score == 0.7
+    [call] = fake.calls
+    assert call.kind == "generate" and call.params.max_tokens == 64 and "Score: N/10" in call.messages[-1]["content"]
 
 
 def test_judge_garbage_gets_the_low_default_with_the_reason(fake):
-    fake.enqueue("I like this answer a lot!")
+    fake.enqueue(" excellent!")
     verdict = JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "q", "Final answer: 1", "1"))
     assert verdict.score == DEFAULT_SCORE
     assert verdict.detail == "judge: no score in the reply; scored 0"
-    assert verdict.output == "I like this answer a lot!"
+    assert verdict.output == "Score: excellent!"
 
 
 def test_judge_of_a_partial_solution_uses_the_step_rubric(fake):
-    fake.enqueue("Score: 6/10")
+    fake.enqueue(" 6/10")
     JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "q", "Step 1: add", None))
-    assert "unfinished solution" in fake.calls[0].messages[-1]["content"]
+    assert "unfinished solution" in fake.calls[0].prompt
 
 
 def test_best_of_n_with_judge_flag_end_to_end(fake):
-    fake.enqueue("Final answer: 390", "Final answer: 391", "Score: 3/10", "Score: 9/10")
+    fake.enqueue("Final answer: 390", "Final answer: 391", " 3/10", " 9/10")
     sink = ListSink()
     result = engine.run(Request("What is 17*23?", strategy="best-of-n", samples=2, judge=True), sink, backend=fake)
     assert result.answer == "391" and result.chosen == 1
-    assert [c.kind for c in fake.calls] == ["generate", "generate", "generate"]
-    assert [c.n for c in fake.calls] == [2, 1, 1]
+    assert [(c.kind, c.n) for c in fake.calls] == [("generate", 2), ("complete", 1), ("complete", 1)]
     assert [e.verdict.score for e in sink.of(VerifyDone)] == [0.3, 0.9]
     assert result.usage.completion_tokens == 3 + 3 + 2 + 2
 
 
 def test_judge_model_is_a_second_backend_on_the_same_books(fake, monkeypatch):
-    judge_backend = FakeBackend(model="judge-model").enqueue("Score: 2/10", "Score: 7/10")
+    judge_backend = FakeBackend(model="judge-model").enqueue(" 2/10", " 7/10")
     loaded = []
 
     def load(ref, settings):

@@ -218,6 +218,18 @@ def test_beam_ranks_partials_by_self_certainty(fake):
     assert out.candidates[0].mean_logprob == pytest.approx(-0.1)
 
 
+def test_beam_does_not_keep_duplicate_partials(fake):
+    tree = {"": ["Step 1: a", "Step 1: a", "Step 1: b", "Step 1: c"],
+            "Step 1: a\n\n": ["Final answer: 1", "Final answer: 3"],
+            "Step 1: b\n\n": ["Final answer: 2", "Final answer: 4"]}
+    fake.responder = lambda call, i: tree[_partial(call)][i]
+    check = Scripted({"Step 1: a": 0.9, "Step 1: b": 0.5, "Step 1: c": 0.1, "1": 0.3, "2": 0.8})
+    out, _, _ = run(beam, fake, check, beam_width=2, expansions=2, samples=1)
+    # the second "Step 1: a" (0.9) loses its place to b (0.5): two beams, two distinct partials
+    assert [_partial(c) for c in fake.calls[1:]] == ["Step 1: a\n\n", "Step 1: b\n\n"]
+    assert [c.answer for c in out.candidates] == ["2", "1"]
+
+
 def test_beam_without_raw_completion_continues_in_chat(fake):
     from thinkcli.backends.base import Capabilities
 
@@ -325,9 +337,9 @@ def test_mcts_without_verifier_or_logprobs_self_evaluates(fake):
     inner = fake.responder
 
     def respond(call, i):
-        if call.kind == "generate":  # the self-evaluation prompt
-            judge_calls.append(call.messages[-1]["content"])
-            return "Correct. Score: 9/10" if "Final answer: A" in call.messages[-1]["content"] else "Score: 2/10"
+        if call.prompt.endswith("Score:"):  # the self-evaluation prompt
+            judge_calls.append(call.prompt)
+            return " 9/10" if "Final answer: A" in call.prompt else " 2/10"
         return inner(call, i)
 
     fake.responder = respond

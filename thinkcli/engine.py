@@ -168,10 +168,13 @@ class Meter:
     def draw_raw(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
         return self._collect(self.complete(prompt, params, n, label))
 
-    def draw_on(self, backend, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
-        """Draw from another backend (a judge model) on this run's books: same budgets, usage, numbering."""
-        self._before_request(sum(len(m["content"]) for m in messages), params, n)
-        return self._collect(self._metered(backend.generate(messages, params, n), n, label))
+    def draw_on(self, backend, messages: list[Message] | str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
+        """Draw from another backend (a judge model) on this run's books: same budgets, usage,
+        numbering. A string is a raw prompt, continued with ``backend.complete``."""
+        raw = isinstance(messages, str)
+        self._before_request(len(messages) if raw else sum(len(m["content"]) for m in messages), params, n)
+        events = backend.complete(messages, params, n) if raw else backend.generate(messages, params, n)
+        return self._collect(self._metered(events, n, label))
 
     @staticmethod
     def _collect(events: Iterator[Event]) -> list[Generation]:

@@ -54,6 +54,18 @@ class Beam:
                          finish_reason="stop" if self.done else "length")
 
 
+def top(children: list[Beam], width: int) -> list[Beam]:
+    """The ``width`` best-ranked children with distinct text (a duplicate would waste a beam).
+    The sort is stable: among equal scores the earlier-drawn child stays ahead."""
+    kept: list[Beam] = []
+    seen: set[str] = set()
+    for child in sorted(children, key=lambda c: rank(c.cand), reverse=True):
+        if child.text not in seen and len(kept) < width:
+            seen.add(child.text)
+            kept.append(child)
+    return kept
+
+
 def step_verifier(verifier):
     """What scores partial solutions: a graded verifier (a judge) if given, else self-certainty.
     A pass/fail command cannot run half a solution; it checks finished beams instead."""
@@ -92,8 +104,7 @@ def beam(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
                     child.cand = child.candidate()
                     score(scorer, problem.question, child.cand, sink)
                     children.append(child)
-            # Stable sort: among equal scores the earlier-drawn child stays ahead.
-            kept = sorted(children, key=lambda c: rank(c.cand), reverse=True)[:width]
+            kept = top(children, width)
             active = []
             for child in kept:
                 (finished if child.done else active).append(child)

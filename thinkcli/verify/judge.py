@@ -16,7 +16,9 @@ from thinkcli.backends.base import GenParams
 from thinkcli.verify.base import Candidate, Verdict
 
 DEFAULT_SCORE = 0.0  # a judge that gave no readable score vouches for nothing
-JUDGE_TOKENS = 64
+JUDGE_TOKENS = 64  # a free-form reply: a reason, then the score
+PRIMED_TOKENS = 8  # after "Score:" only the number is left to write
+PRIME = "Score:"
 
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 _KEYWORD = re.compile(
@@ -122,16 +124,29 @@ class JudgeVerifier:
         }]
 
     def score(self, candidate: Candidate) -> Verdict:
-        params = GenParams(max_tokens=self.max_tokens, temperature=0.0, logprobs=False)
         messages = self.messages(candidate)
-        if self.backend is None:
-            gens = self.meter.draw(messages, params, 1, label="judge")
+        caps = (self.backend or self.meter).capabilities
+        if caps.raw_completion:
+            # The judge's turn opens with "Score:", so even a small model writes a number next.
+            params = GenParams(max_tokens=PRIMED_TOKENS, temperature=0.0, stop=("\n",), logprobs=False)
+            prompt = (self.backend or self.meter).chat_prompt(messages) + PRIME
+            text = PRIME + self._draw(prompt, params)
         else:
-            gens = self.meter.draw_on(self.backend, messages, params, 1, label="judge")
-        text = gens[0].text if gens else ""
+            params = GenParams(max_tokens=self.max_tokens, temperature=0.0, logprobs=False)
+            text = self._draw(messages, params)
         value, how = parse_score(text)
         if value is None:
             return Verdict(None, DEFAULT_SCORE, detail=f"{self.name}: {how}; scored {DEFAULT_SCORE:g}",
                            output=text[-2000:], extra={"parsed": False})
         return Verdict(None, value, detail=f"{self.name}: {how}", output=text[-2000:],
                        extra={"parsed": True})
+
+    def _draw(self, prompt, params) -> str:
+        raw = isinstance(prompt, str)
+        if self.backend is not None:
+            gens = self.meter.draw_on(self.backend, prompt, params, 1, label="judge")
+        elif raw:
+            gens = self.meter.draw_raw(prompt, params, 1, label="judge")
+        else:
+            gens = self.meter.draw(prompt, params, 1, label="judge")
+        return gens[0].text if gens else ""
