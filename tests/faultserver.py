@@ -1,0 +1,229 @@
+"""A small OpenAI-compatible server on 127.0.0.1 that misbehaves on request.
+
+Serves /v1/chat/completions and /v1/completions (SSE, chunked), /apply-template
+and /v1/models from a thread per connection, so concurrent requests really run
+concurrently. ``faults`` is a queue consumed one entry per completion request:
+
+    {"status": 429, "retry_after": "1"}   an error answer (body optional)
+    {"drop": True}                       close the connection without answering
+    {"cut": True}                        stream half the answer, then drop the connection
+    {"malformed": True}                  a data line that is not JSON
+    {"empty": True}                      a stream with no choices at all
+    {"stream_error": True}               an error object in the middle of the stream
+    {"echo_auth": 401}                   that status, echoing the Authorization header back
+
+``delay`` (seconds) is added before every answer: the slow mode the benchmark uses.
+Every request is recorded (path, headers, body) for the tests to read back.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_REPLY = "Two plus two makes four.\nFinal answer: 4"
+
+
+class FaultServer:
+    def __init__(
+        self,
+        reply: str | Any = DEFAULT_REPLY,  # text, or callable(body, request_number) -> text
+        *,
+        honour_n: bool = True,
+        usage: dict | bool = True,  # True: counted from the words; a dict: reported as given
+        delay: float = 0.0,
+        reasoning: str | None = None,  # streamed first in the reasoning_content field
+        template: bool = True,
+        logprobs: bool = True,
+    ) -> None:
+        self.reply = reply
+        self.honour_n = honour_n
+        self.usage = usage
+        self.delay = delay
+        self.reasoning = reasoning
+        self.template = template
+        self.logprobs = logprobs
+        self.faults: list[dict] = []
+        self.requests: list[dict] = []
+        self.completions = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FaultServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def completion_requests(self) -> list[dict]:
+        return [r for r in self.requests if r["path"].endswith("completions")]
+
+    def _next(self, body: dict) -> tuple[dict, str]:
+        with self._lock:
+            fault = self.faults.pop(0) if self.faults else {}
+            number = self.completions
+            self.completions += 1
+        text = self.reply(body, number) if callable(self.reply) else self.reply
+        return fault, text
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FaultServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # quiet: tests read requests, not logs
+        pass
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if self.path.rstrip("/") == "/v1/models":
+            return self._json(200, {"object": "list", "data": [{"id": "fault-model", "object": "model"}]})
+        self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return self._json(400, {"error": {"message": "body is not JSON"}})
+        self._record(body)
+        path = self.path.rstrip("/")
+        if path == "/apply-template":
+            if not self.owner.template:
+                return self._json(404, {"error": {"message": "not found"}})
+            prompt = "".join(f"<|{m['role']}|>{m['content']}\n" for m in body.get("messages", []))
+            return self._json(200, {"prompt": prompt + "<|assistant|>"})
+        if path not in ("/v1/chat/completions", "/v1/completions"):
+            return self._json(404, {"error": {"message": f"no route {self.path}"}})
+        fault, text = self.owner._next(body)
+        if self.owner.delay:
+            time.sleep(self.owner.delay)
+        if fault.get("drop"):
+            return self._drop()
+        if "status" in fault:
+            headers = {"Retry-After": fault["retry_after"]} if fault.get("retry_after") else {}
+            return self._json(fault["status"], fault.get("body") or {"error": {"message": "injected fault"}}, headers)
+        if fault.get("echo_auth"):
+            auth = self.headers.get("Authorization", "")
+            return self._json(fault["echo_auth"], {"error": {"message": f"Incorrect API key provided: {auth}"}})
+        self._stream(body, text, fault, chat=path.endswith("chat/completions"))
+
+    # -- answers ---------------------------------------------------------------
+
+    def _record(self, body) -> None:
+        self.owner.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+
+    def _json(self, status: int, doc: dict, headers: dict | None = None) -> None:
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _chunk(self, text: str) -> None:
+        data = text.encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _event(self, doc: dict | str) -> None:
+        self._chunk("data: " + (doc if isinstance(doc, str) else json.dumps(doc)) + "\n\n")
+
+    def _stream(self, body: dict, text: str, fault: dict, chat: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        n = int(body.get("n") or 1) if self.owner.honour_n else 1
+        words = text.split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        limit = int(body.get("max_tokens") or len(pieces))
+        finish = "length" if len(pieces) > limit else "stop"
+        pieces = pieces[:limit]
+        want_lp = bool(body.get("logprobs")) and self.owner.logprobs
+        if fault.get("empty"):
+            self._event({"id": "x", "choices": []})
+            return self._end()
+        if self.owner.reasoning and chat:
+            for index in range(n):
+                self._event({"choices": [{"index": index, "delta": {"reasoning_content": self.owner.reasoning}}]})
+        for k, piece in enumerate(pieces):
+            if fault.get("cut") and k == len(pieces) // 2:
+                return self._drop()
+            if fault.get("malformed") and k == len(pieces) // 2:
+                self._chunk("data: {\"choices\": [{\"index\": 0, \"delta\": \n\n")
+                return self._end()
+            if fault.get("stream_error") and k == len(pieces) // 2:
+                self._event({"error": {"message": "the model crashed"}})
+                return self._end()
+            for index in range(n):
+                choice: dict[str, Any] = {"index": index, "finish_reason": None}
+                choice.update({"delta": {"content": piece}} if chat else {"text": piece})
+                if want_lp:
+                    choice["logprobs"] = (
+                        {"content": [{"token": piece, "logprob": -0.25}]} if chat else {"token_logprobs": [-0.25]}
+                    )
+                self._event({"object": "chat.completion.chunk", "choices": [choice]})
+        for index in range(n):
+            self._event({"choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage") and self.owner.usage:
+            usage = self.owner.usage if isinstance(self.owner.usage, dict) else {
+                "prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or 1,
+                "completion_tokens": len(pieces) * n,
+                "total_tokens": 0,
+            }
+            self._event({"choices": [], "usage": usage})
+        self._event("[DONE]")
+        self._end()
+
+    def _end(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+if __name__ == "__main__":  # a manual run: python -m tests.faultserver [delay]
+    import sys
+
+    srv = FaultServer(delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    print(srv.url, flush=True)
+    try:
+        srv.thread.join()
+    except KeyboardInterrupt:
+        srv.stop()
