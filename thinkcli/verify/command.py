@@ -90,6 +90,9 @@ def verdict_from(run: RunResult, timeout: float, changed: Iterable[str] = ()) ->
         summary = ", ".join(parts)
     else:
         summary = f"exit {run.exit_code}"
+    signum = _signal_of(run.exit_code)
+    if signum:
+        summary = f"killed by signal {signum}" + (f"; {summary}" if counts is not None else "")
     if run.timed_out:
         detail = f"timed out after {timeout:g} s"
     elif passed:
@@ -98,6 +101,19 @@ def verdict_from(run: RunResult, timeout: float, changed: Iterable[str] = ()) ->
         line = first_failing_line(run.output)
         detail = f"{summary}: {line}" if line else summary
     return Verdict(passed, score, detail, run.output, extra)
+
+
+def _signal_of(code: int | None) -> int | None:
+    """The signal that ended a command: negative from Python, 128+N from a shell.
+
+    >>> _signal_of(-9), _signal_of(137), _signal_of(1), _signal_of(None)
+    (9, 9, None, None)
+    """
+    if code is None:
+        return None
+    if code < 0:
+        return -code
+    return code - 128 if 128 < code < 160 else None
 
 
 def plain_answer(candidate: Candidate) -> str:
