@@ -39,6 +39,8 @@ class FaultServer:
         reasoning: str | None = None,  # streamed first in the reasoning_content field
         template: bool = True,
         logprobs: bool = True,
+        token_delay: float = 0.0,  # seconds between streamed pieces
+        fault_when=None,  # callable(body) -> fault dict | None, asked when `faults` is empty
     ) -> None:
         self.reply = reply
         self.honour_n = honour_n
@@ -47,6 +49,8 @@ class FaultServer:
         self.reasoning = reasoning
         self.template = template
         self.logprobs = logprobs
+        self.token_delay = token_delay
+        self.fault_when = fault_when
         self.faults: list[dict] = []
         self.requests: list[dict] = []
         self.completions = 0
@@ -88,7 +92,7 @@ class FaultServer:
 
     def _next(self, body: dict) -> tuple[dict, str]:
         with self._lock:
-            fault = self.faults.pop(0) if self.faults else {}
+            fault = self.faults.pop(0) if self.faults else (self.fault_when and self.fault_when(body)) or {}
             number = self.completions
             self.completions += 1
         text = self.reply(body, number) if callable(self.reply) else self.reply
@@ -134,7 +138,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.get("echo_auth"):
             auth = self.headers.get("Authorization", "")
             return self._json(fault["echo_auth"], {"error": {"message": f"Incorrect API key provided: {auth}"}})
-        self._stream(body, text, fault, chat=path.endswith("chat/completions"))
+        try:
+            self._stream(body, text, fault, chat=path.endswith("chat/completions"))
+        except (BrokenPipeError, ConnectionResetError):  # the client cancelled: expected, not noise
+            self.close_connection = True
 
     # -- answers ---------------------------------------------------------------
 
@@ -201,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
                         {"content": [{"token": piece, "logprob": -0.25}]} if chat else {"token_logprobs": [-0.25]}
                     )
                 self._event({"object": "chat.completion.chunk", "choices": [choice]})
+            if self.owner.token_delay:
+                time.sleep(self.owner.token_delay)
         for index in range(n):
             self._event({"choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
         if (body.get("stream_options") or {}).get("include_usage") and self.owner.usage:

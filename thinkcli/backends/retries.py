@@ -125,8 +125,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return "connect timeout"
     if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        if "refused" in text:
+        text = " ".join(str(e).lower() for e in _chain(exc))
+        if "refused" in text or any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)):
             return "connection refused"
         if "name or service" in text or "nodename" in text or "resolution" in text:
             return "host name not found"
@@ -138,6 +138,15 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     return type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """An exception and its causes (httpx wraps the OSError that says what happened)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 8:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
 
 
 def public_url(url: str) -> str:
