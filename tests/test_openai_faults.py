@@ -214,6 +214,18 @@ def test_samples_already_finished_are_kept(think, server):
     assert len(server.completion_requests()) == 4  # the n probe, sample 1, sample 2 and its one retry
 
 
+def test_a_server_ignoring_n_is_remembered_across_runs(think, server, isolated_config):
+    server.honour_n = False
+    first = think(*remote(server, "--strategy", "best-of-n", "--samples", "3"))
+    assert first.returncode == 0, first.stderr
+    assert [r["body"].get("n") for r in server.completion_requests()] == [3, None, None]
+    assert json.loads((isolated_config / "servers.json").read_text()) == {server.url: {"n": False}}
+    server.requests.clear()
+    second = think(*remote(server, "--strategy", "best-of-n", "--samples", "3"))
+    assert second.returncode == 0, second.stderr
+    assert [r["body"].get("n") for r in server.completion_requests()] == [None, None, None]
+
+
 # -- keys --------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ Imported only when a remote model is used, so ``think --help`` never loads httpx
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import random
@@ -78,6 +79,7 @@ class OpenAIBackend:
         read_timeout: float = 120.0,
         sleep=None,
         rng: random.Random | None = None,
+        remember: bool = False,
     ) -> None:
         self.name = name  # what the server calls the model
         self.model = display or name
@@ -88,7 +90,8 @@ class OpenAIBackend:
         self.base_url = self.wire.base_url
         self.where = self.wire.where
         self.parallel = max(1, parallel)
-        self.n_supported: bool | None = None  # learned from the first n>1 request
+        self.remember = remember  # keep what is learned about the server in servers.json
+        self.n_supported: bool | None = recall(self.wire.base_url).get("n") if remember else None
         self._template: bool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -254,6 +257,8 @@ class OpenAIBackend:
             job.emit(Generation(failed.sample, "", failed.wasted, finish_reason="error"))
 
     def _learn_n(self, supported: bool) -> None:
+        if supported != self.n_supported and self.remember:
+            remember(self.base_url, n=supported)  # the next run skips the probe
         self.n_supported = supported
 
     async def _single(self, job: Job, i: int, gate: asyncio.Semaphore) -> Generation:
@@ -282,6 +287,37 @@ class OpenAIBackend:
             i, BackendError(f"{self.where} broke the stream twice ({got.fault}); try again or lower --parallel"), wasted
         )
 
+def _memory_path():
+    from thinkcli.config import config_dir
+
+    return config_dir() / "servers.json"
+
+
+def recall(base_url: str) -> dict:
+    """What earlier runs learned about the server at ``base_url`` (e.g. whether it honours n)."""
+    try:
+        facts = json.loads(_memory_path().read_text("utf-8")).get(base_url.rstrip("/"), {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def remember(base_url: str, **facts) -> None:
+    """Best effort: a read-only config dir only costs the next run a probe."""
+    path = _memory_path()
+    try:
+        data = json.loads(path.read_text("utf-8")) if path.exists() else {}
+        if not isinstance(data, dict):
+            data = {}
+        data.setdefault(base_url.rstrip("/"), {}).update(facts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs never share a temp file
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
+        tmp.replace(path)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def base_url_for(ref, settings: dict, environ=None) -> str:
     """A provider's own URL; else --base-url / THINK_BASE_URL / config; else OPENAI_BASE_URL; else OpenAI."""
     environ = os.environ if environ is None else environ
@@ -307,6 +343,7 @@ def _factory(ref, settings: dict) -> OpenAIBackend:
         max_retries=settings.get("max_retries") if settings.get("max_retries") is not None else 4,
         connect_timeout=settings.get("connect_timeout") or 10.0,
         read_timeout=settings.get("read_timeout") or 120.0,
+        remember=True,
     )
 
 
