@@ -1,22 +1,29 @@
 """Extracting final answers from model text, and normalising them for voting.
 
 Pure functions only. ``extract`` finds what a sample answered; ``vote_key``
-maps answers that mean the same thing to one key.
+maps answers that mean the same thing to one key: numbers by value (integers,
+decimals, fractions, thousands separators, currency), multiple-choice letters,
+yes/no, code blocks after comment and whitespace normalisation, and short free
+text compared case- and punctuation-insensitively.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 from fractions import Fraction
 
 _THINK_BLOCK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+# "Final answer:" at the start of a line or inside one ("The answer is "Final answer: 12".").
 _FINAL = re.compile(
-    r"(?:^|\n)[ \t>*_#-]*final[ \t]+answer[ \t*_]*(?:is)?[ \t]*[:：][ \t*_]*", re.IGNORECASE
+    r"(?:^|\n|(?<=[\s\"'(]))[ \t>*_#-]*final[ \t]+answer[ \t*_]*(?:is)?[ \t]*[:：][ \t*_]*", re.IGNORECASE
 )
 _THE_ANSWER_IS = re.compile(r"\bthe (?:final )?answer is[:\s]+", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?")
+_NUMBER = re.compile(r"(?<![\w.])-?\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?")
+_QUOTES = "\"'“”‘’`"
 
 
 @dataclass(frozen=True)
@@ -35,9 +42,24 @@ def strip_reasoning(text: str) -> str:
 
 
 def _clean(answer: str) -> str:
+    """Markdown emphasis, quotes and a closing full stop the model put around the answer.
+
+    >>> _clean('"12".')
+    '12'
+    >>> _clean("**Paris**")
+    'Paris'
+    """
     answer = answer.strip()
-    # Markdown emphasis the model wrapped around the answer.
-    answer = re.sub(r"^[*_`]+|[*_`]+$", "", answer).strip()
+    for _ in range(3):  # wrappers nest: **"12"**.
+        before = answer
+        answer = re.sub(r"^[*_`]+|[*_`]+$", "", answer).strip()
+        answer = answer.rstrip(".").strip() if not answer.endswith("...") else answer
+        if len(answer) >= 2 and answer[0] in _QUOTES and answer[-1] in _QUOTES:
+            answer = answer[1:-1].strip()
+        elif answer[-1:] in _QUOTES and answer.count(answer[-1]) == 1:
+            answer = answer[:-1].strip()  # a quote opened before the marker: "Final answer: 12"
+        if answer == before:
+            break
     return answer
 
 
@@ -51,6 +73,8 @@ def extract(text: str) -> Extracted:
     '391'
     >>> extract("**Final Answer:** 42").answer
     '42'
+    >>> extract('So he has 12. The answer is "Final answer: 12".').answer
+    '12'
     >>> extract("so \\\\boxed{7}").answer
     '7'
     >>> extract("I think the answer is 12.").answer
@@ -62,13 +86,13 @@ def extract(text: str) -> Extracted:
     body = strip_reasoning(text)
     matches = list(_FINAL.finditer(body))
     if matches:
-        tail = _clean(body[matches[-1].end():])
+        tail = body[matches[-1].end():].strip()
         if tail:
             # A one-line answer stops at the end of its line; a block answer runs on.
             first, _, rest = tail.partition("\n")
             if first.strip() and not first.strip().startswith("```"):
-                return Extracted(_clean(first.rstrip(".")) or first.strip(), True)
-            return Extracted(tail, True)
+                return Extracted(_clean(first) or first.strip(), True)
+            return Extracted(_clean(tail) if not tail.startswith("```") else tail, True)
     boxed = _BOXED.findall(body)
     if boxed:
         return Extracted(boxed[-1].strip(), True)
@@ -84,12 +108,20 @@ def extract(text: str) -> Extracted:
 _CHOICE = re.compile(r"^\(?([A-Ea-e])[).:]?(?:\s|$)")
 _YES = {"yes", "y", "true", "correct"}
 _NO = {"no", "n", "false", "incorrect"}
+_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
 
 
-def _number_key(token: str) -> str | None:
+def number_key(token: str) -> str | None:
+    """A number's value as a key: integers plain, everything else a reduced fraction.
+
+    >>> [number_key(t) for t in ["1,000", "$5.50", "0.5", "2/4", "-3.0", "7%", "1/0"]]
+    ['1000', '11/2', '1/2', '1/2', '-3', '7', None]
+    """
     token = token.replace("$", "").replace(",", "").replace(" ", "").rstrip("%")
     try:
-        value = Fraction(token) if "/" in token else Fraction(token)
+        value = Fraction(token)
     except (ValueError, ZeroDivisionError):
         return None
     if value.denominator == 1:
@@ -97,26 +129,69 @@ def _number_key(token: str) -> str | None:
     return f"{value.numerator}/{value.denominator}"
 
 
-def _code_key(answer: str) -> str | None:
-    m = re.search(r"```[^\n]*\n(.*?)```", answer, re.DOTALL)
+def _number_in(text: str) -> str | None:
+    """The number an answer gives: the result after the last '=', else a leading number,
+    else the last one ("Tom has 7 + 5 = 12 apples" is 12; "12, since 7 + 5" is 12)."""
+    if "=" in text:
+        after = _NUMBER.findall(text.rsplit("=", 1)[1])
+        if after:
+            return after[0]
+    numbers = _NUMBER.findall(text)
+    if not numbers:
+        return None
+    lead = re.match(r"\s*[(\[]?\s*(-?\$?\d)", text)
+    return numbers[0] if lead else numbers[-1]
+
+
+def _strip_python_comments(code: str) -> str | None:
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type != tokenize.COMMENT]
+        return tokenize.untokenize(tokens)
+    except (tokenize.TokenError, IndentationError, SyntaxError, ValueError):
+        return None
+
+
+_C_LIKE = {"c", "cpp", "c++", "java", "javascript", "js", "typescript", "ts", "go", "rust", "rs", "swift",
+           "kotlin", "csharp", "cs", "php", "scala"}
+
+
+def code_key(answer: str) -> str | None:
+    """The code of an answer's first fenced block with comments, blank lines and
+    spacing normalised; None when there is no block.
+
+    >>> code_key("```python\\nx = a // b  # floor\\n\\n```") == code_key("```py\\nx  =  a // b\\n```")
+    True
+    >>> code_key("```js\\nlet x = 1; // one\\n```") == code_key("```js\\nlet x = 1;\\n```")
+    True
+    >>> code_key("no code") is None
+    True
+    """
+    m = re.search(r"```([^\n]*)\n(.*?)```", answer, re.DOTALL)
     if not m:
         return None
-    lines = []
-    for line in m.group(1).splitlines():
-        line = re.sub(r"\s+#.*$|^\s*#.*$|\s*//.*$", "", line).strip()
-        if line:
-            lines.append(re.sub(r"\s+", " ", line))
-    return "code:" + "\n".join(lines)
+    lang, code = m.group(1).strip().lower(), m.group(2)
+    if lang in _C_LIKE:
+        code = re.sub(r"/\*.*?\*/", "", code, flags=re.DOTALL)
+        code = re.sub(r"(?m)(^|\s)//.*$", "", code)
+    elif lang in ("sh", "bash", "shell", "zsh"):
+        code = re.sub(r"(?m)(^|\s)#(?!!).*$", "", code)
+    else:  # python, or unlabelled (usually python): tokenize knows '#' inside strings
+        stripped = _strip_python_comments(code)
+        code = stripped if stripped is not None else re.sub(r"(?m)(^|\s)#.*$", "", code)
+    lines = [re.sub(r"\s+", " ", line).strip() for line in code.splitlines()]
+    return "code:" + "\n".join(line for line in lines if line)
 
 
 def vote_key(answer: str | None) -> str | None:
     """A key under which equal answers collide.
 
-    >>> vote_key("391") == vote_key("The result is 391.") == vote_key("391.0")
+    >>> vote_key("391") == vote_key("The result is 391.") == vote_key("391.0") == vote_key("391 apples")
     True
-    >>> vote_key("1/2") == vote_key("0.5")
+    >>> vote_key("1/2") == vote_key("0.5") == vote_key("2/4")
     True
-    >>> vote_key("(B) because...") == vote_key("b")
+    >>> vote_key("12, since 7 + 5 = 12") == vote_key("7 + 5 = 12") == vote_key("twelve")
+    True
+    >>> vote_key("(B) because...") == vote_key("b") == vote_key("B.")
     True
     >>> vote_key("Yes.") == vote_key("yes")
     True
@@ -127,10 +202,10 @@ def vote_key(answer: str | None) -> str | None:
     """
     if answer is None:
         return None
-    text = answer.strip()
+    text = _clean(answer) if answer.strip() else ""
     if not text:
         return None
-    code = _code_key(text)
+    code = code_key(text)
     if code is not None:
         return code
     choice = _CHOICE.match(text)
@@ -139,9 +214,11 @@ def vote_key(answer: str | None) -> str | None:
     words = re.sub(r"[^\w\s]", "", text.lower()).split()
     if words and words[0] in _YES | _NO and len(words) <= 3:
         return "yes" if words[0] in _YES else "no"
-    numbers = _NUMBER.findall(text)
-    if numbers:
-        key = _number_key(numbers[-1])
+    number = _number_in(text)
+    if number is not None:
+        key = number_key(number)
         if key is not None:
             return key
+    if len(words) == 1 and words[0] in _WORDS:
+        return str(_WORDS[words[0]])
     return " ".join(words) or None

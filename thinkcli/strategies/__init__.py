@@ -18,6 +18,8 @@ __all__ = ["STRATEGIES", "EFFORTS", "Plan", "Problem", "Outcome", "get", "plan_f
 # name -> "module:function"
 STRATEGIES: dict[str, str] = {
     "cot": "thinkcli.strategies.cot:cot",
+    "vote": "thinkcli.strategies.vote:vote",
+    "auto": "thinkcli.strategies.auto:auto",
     "best-of-n": "thinkcli.strategies.best_of_n:best_of_n",
     "refine": "thinkcli.strategies.refine:refine",
     "beam": "thinkcli.strategies.beam:beam",
@@ -26,9 +28,18 @@ STRATEGIES: dict[str, str] = {
 }
 
 # --effort presets. One table here and one in the README ("Effort presets").
+# `samples` is the most a preset may draw; vote and auto stop earlier when the
+# answer is settled. `then` runs only when a verifier is given (--verify, --judge).
 EFFORTS: dict[str, dict] = {
     "low": {"strategy": "cot", "samples": 1},
+    "medium": {"strategy": "vote", "samples": 5, "round_size": 2},
+    "high": {"strategy": "vote", "samples": 16, "round_size": 2, "then": "best-of-n"},
+    "auto": {"strategy": "auto", "samples": 8, "round_size": 2},
 }
+
+# Samples for a strategy picked with --strategy but no --samples, when the preset's
+# count is too few for it (a vote of one is no vote).
+MIN_SAMPLES: dict[str, int] = {"vote": 5, "auto": 8, "best-of-n": 4, "mcts": 8}
 
 # Small models reason worse when asked to think step by step (measured on the
 # embedded SmolLM2-135M: 11% vs 15% per sample); they get direct prompts.
@@ -66,5 +77,5 @@ def plan_for(effort: str, model_name: str, **overrides) -> Plan:
     plan = replace(plan, **{k: v for k, v in preset.items() if k in Plan.__dataclass_fields__})
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "strategy" in changes and "samples" not in changes and changes["strategy"] != plan.strategy:
-        changes.setdefault("samples", plan.samples)
+        changes.setdefault("samples", max(plan.samples, MIN_SAMPLES.get(changes["strategy"], 1)))
     return replace(plan, **changes)
