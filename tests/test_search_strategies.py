@@ -363,3 +363,28 @@ def test_uct_prefers_unvisited_then_balances_value_and_exploration():
     assert uct(rare, 10) == pytest.approx(math.sqrt(2) * math.sqrt(math.log(10)))
     assert select(root).step == "r"  # 2.146 > 0.75 + 0.759
     assert select(root, c=0.1).step == "g"
+
+
+def test_beam_checks_finished_beams_with_a_pass_fail_verifier(fake):
+    lp = {"Final answer: 1": -0.01, "Final answer: 2": -3.0}
+    fake.responder = lambda call, i: Reply(["Final answer: 1", "Final answer: 2"][i],
+                                           logprobs=[lp[["Final answer: 1", "Final answer: 2"][i]]] * 3)
+    check = Scripted({"2": 1.0}, pass_fail=True)
+    out, sink, _ = run(beam, fake, check, beam_width=2, expansions=1, samples=1)
+    # partials were ranked by self-certainty (1 ahead of 2); the command then passed only 2
+    assert [c.answer for c in out.candidates] == ["1", "2"]
+    assert [c.verdict.passed for c in out.candidates] == [False, True]
+    assert out.answer == "2"
+    assert [e.answer for e in check.seen] == ["1", "2"]  # the command never saw a partial
+
+
+def test_mcts_budget_stop_answers_from_the_tree(fake):
+    _mcts_backend(fake, lambda p: "Final answer: A" if "Step 1: a" in p else "one two three four five six seven")
+    from thinkcli.strategies.stepwise import Stepper
+
+    prompt = fake.count_tokens(fake.chat_prompt(Stepper(None, "q?").messages()))
+    # expansion (2 samples) and the first rollout fit; the second rollout is cut
+    budget = Budgets(max_total_tokens=2 * (prompt + 3) + (prompt + 7 + 3) + 4)
+    with pytest.raises(BudgetExhausted) as stop:
+        run(lambda *a: search(*a)[1], fake, Scripted({"A": 0.9}), samples=4, expansions=2, budgets=budget)
+    assert stop.value.outcome.answer == "A"
