@@ -70,6 +70,12 @@ def test_verifier_scores_right_wrong_and_rejected_candidates(project):
     assert "assert 6 == 5" in wrong.output  # what refine feeds back
     bad = v.score(Candidate(2, "fix calc", "```python path=calc.py\ndef add(a, b):\n", None))
     assert (bad.passed, bad.score) == (False, 0.0) and bad.detail.startswith("rejected: the code block for calc.py is not closed")
+    same = v.score(Candidate(3, "fix calc", f"```python path=calc.py\n{BUGGY}```", None))
+    assert same.detail == "rejected: its files are the same as the current ones"
+    assert v.score(Candidate(4, "q", "Final answer: 5", "5")).detail.startswith("1 passed, 1 failed")  # plain: run
+    fixing = CommandVerifier(PYTEST, allowed=["calc.py"])
+    assert fixing.score(Candidate(5, "q", "Final answer: 5", "5")).detail == (
+        "rejected: it has no file in it (a fenced block labelled path=FILE, or a diff)")
     assert (project / "calc.py").read_text() == BUGGY  # the user's file never changed
     baseline = v.check()
     assert baseline.passed is False and baseline.extra["counts"] == {"failed": 1, "passed": 1}

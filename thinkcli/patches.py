@@ -63,6 +63,7 @@ class Edit:
     hunks: list[Hunk] | None = None  # diff
     create: bool = False  # diff from /dev/null
     delete: bool = False  # diff to /dev/null
+    guessed: bool = False  # an unlabelled block taken as ``default_path``
 
 
 def clean_path(raw: str) -> str:
@@ -161,7 +162,7 @@ def parse(text: str, default_path: str | None = None) -> list[Edit]:
     if re.search(r"^--- \S.*\n\+\+\+ \S", bare, re.MULTILINE):
         edits.extend(parse_diff(bare))
     if not edits and default_path is not None and len(loose) == 1:
-        edits.append(Edit(clean_path(default_path), content=loose[0]))
+        edits.append(Edit(clean_path(default_path), content=loose[0], guessed=True))
     return edits
 
 
@@ -252,7 +253,7 @@ def changes(text: str, read: Callable[[str], str | None], default_path: str | No
     >>> changes("```text path=n.txt\\nnew\\n```", lambda p: "old\\n")
     {'n.txt': 'new\\n'}
     """
-    edits = parse(text, default_path)
+    edits = file_edits(text, read, default_path)
     _no_conflicting_wholes(edits)
     original: dict[str, str | None] = {}
     current: dict[str, str | None] = {}
@@ -273,6 +274,24 @@ def changes(text: str, read: Callable[[str], str | None], default_path: str | No
                 raise PatchError(f"the diff changes {edit.path}, which does not exist")
             current[edit.path] = apply_hunks(edit.path, now or "", edit.hunks or [])
     return {p: t for p, t in current.items() if t != original[p]}
+
+
+def file_edits(text: str, read: Callable[[str], str | None], default_path: str | None = None) -> list[Edit]:
+    """``parse``, except that an unlabelled block is only taken as ``default_path`` when it
+    shares a line with that file: quoted output or an example is not the file.
+
+    >>> file_edits("```\\nF [100%]\\n```", lambda p: "x = 1\\n", "a.py")
+    []
+    >>> [e.path for e in file_edits("```\\nx = 1\\ny = 2\\n```", lambda p: "x = 1\\n", "a.py")]
+    ['a.py']
+    """
+    edits = parse(text, default_path)
+    if len(edits) == 1 and edits[0].guessed:
+        old = read(edits[0].path)
+        mine = {line.strip() for line in (edits[0].content or "").splitlines() if line.strip()}
+        if old is not None and not mine & {line.strip() for line in old.splitlines() if line.strip()}:
+            return []
+    return edits
 
 
 def _no_conflicting_wholes(edits: list[Edit]) -> None:

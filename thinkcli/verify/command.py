@@ -171,10 +171,16 @@ class CommandVerifier:
         return verdict_from(run, self.timeout)
 
     def score(self, candidate: Candidate) -> Verdict:
+        target = self.default_path or self._guess(candidate.question)
         try:
-            new = patches.changes(candidate.text, self.read, self.default_path or self._guess(candidate.question))
+            edits = patches.file_edits(candidate.text, self.read, target)
+            new = patches.changes(candidate.text, self.read, target)
         except patches.PatchError as exc:
             return rejected(str(exc))
+        if edits and not new:
+            return rejected("its files are the same as the current ones")
+        if self.allowed is not None and not edits:
+            return rejected("it has no file in it (a fenced block labelled path=FILE, or a diff)")
         if self.allowed is not None:
             outside = sorted(p for p in new if p not in self.allowed)
             if outside:
