@@ -173,6 +173,20 @@ def test_pre_commit_mode_fixes_the_staged_version(repo, fake, monkeypatch):
     assert status == 0 and "nothing to fix" in err and fake.calls == []
 
 
+def test_pre_commit_mode_checks_what_is_being_committed(repo, fake, monkeypatch):
+    """With PRE_COMMIT=1 unstaged edits of other tracked files are not in the sandbox."""
+    (repo / "calc.py").write_text(GOOD)
+    git(repo, "add", "calc.py")
+    (repo / "tests" / "test_calc.py").write_text(TESTS.replace("== 5", "== 4"))  # unstaged, breaks the test
+    monkeypatch.setenv("PRE_COMMIT", "1")
+    status, _, err, _ = fix(fake, samples=1)
+    assert status == 0 and "nothing to fix" in err
+    monkeypatch.delenv("PRE_COMMIT")
+    fake.enqueue(RIGHT)
+    status, _, err, _ = fix(fake, samples=1)  # the working tree's test is used now, and fails
+    assert status == 4 and "#1: rejected: its files are the same as the current ones" in err
+
+
 @pytest.mark.parametrize("marker, what", [
     ("MERGE_HEAD", "a merge"), ("CHERRY_PICK_HEAD", "a cherry-pick"),
     ("rebase-merge/", "a rebase"), ("rebase-apply/", "a rebase or `git am`"),

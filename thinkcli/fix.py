@@ -139,6 +139,18 @@ def read_targets(names: list[str], root: Path, in_git: bool, staged_mode: bool) 
     return targets
 
 
+def staged_overlays(root: Path) -> dict[str, bytes]:
+    """The index version of every tracked file with unstaged changes: what the sandbox
+    holds when committing, as pre-commit's stash of unstaged changes would leave it."""
+    out = git(["diff", "--name-only", "-z"], root, check=False)
+    overlays = {}
+    for name in out.stdout.decode("utf-8", "surrogateescape").split("\0") if out.returncode == 0 else []:
+        blob = git(["cat-file", "blob", f":{name}"], root, check=False) if name else None
+        if blob is not None and blob.returncode == 0:
+            overlays[name] = blob.stdout
+    return overlays
+
+
 def fix_prompt(targets: list[Target], command: str, failure: str) -> str:
     blocks = "\n\n".join(fenced(t.path, t.text) for t in targets)
     return prompts.render(
@@ -179,9 +191,10 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     targets = read_targets(names, root, in_git, staged_mode)
     providers = opts.settings.get("providers") or {}
     secrets = [p["api_key_env"] for p in providers.values() if isinstance(p, dict) and p.get("api_key_env")]
+    overlays = staged_overlays(root) if staged_mode else {}
+    overlays.update({t.path: t.text.encode("utf-8") for t in targets})
     verifier = CommandVerifier(
-        opts.verify, opts.timeout, cwd=cwd,
-        overlays={t.path: t.text.encode("utf-8") for t in targets},
+        opts.verify, opts.timeout, cwd=cwd, overlays=overlays,
         allowed=[t.path for t in targets], extra_secrets=secrets,
         default_path=targets[0].path if len(targets) == 1 else None,
     )
