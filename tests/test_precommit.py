@@ -149,3 +149,30 @@ def test_hook_with_the_embedded_model(project, embedded_model):
         assert Sandbox(project).run(PYTEST, timeout=120).passed
         after = state(project)
         assert {k for k in before if before[k] != after[k]} == {"calc.py"}
+
+
+def readme_hook_script() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### As a plain git hook"):]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_plain_git_hook(project, monkeypatch):
+    """The README's .git/hooks/pre-commit script, as written, with a scripted model."""
+    setup_hook(project)
+    hook = project / ".git" / "hooks" / "pre-commit"
+    hook.write_text(readme_hook_script())  # replaces the pre-commit tool's hook
+    hook.chmod(0o755)
+    with FaultServer(reply=lambda body, n: [WRONG_1, RIGHT][n]) as server:
+        monkeypatch.setenv("THINK_BASE_URL", server.url)
+        monkeypatch.setenv("THINK_MODEL", "openai:scripted")
+        monkeypatch.setenv("THINK_SAMPLES", "2")
+        before = state(project)
+        r = commit(project)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "verified fix (candidate #2 of 2, 2 passed) written to calc.py" in out
+    after = state(project)
+    assert {k for k in before if before[k] != after[k]} == {"calc.py"}
+    assert (project / "calc.py").read_text() == GOOD
+    assert (project / "other.py").read_text() == "X = 3  # unstaged on top\n"
