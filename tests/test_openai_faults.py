@@ -116,6 +116,12 @@ def test_max_cost_stops_before_a_request_could_overspend(think, server):
     assert doc["cost_usd"] == pytest.approx(2 * (1000 * 0.15 + 2000 * 0.60) / 1e6)
 
 
+def test_max_cost_with_an_unknown_price_is_refused(think, server):
+    proc = think(*remote(server, "--max-cost", "0.01"))
+    assert_one_line_error(proc, 2, "no price is known for model openai:fault-model", "prices.toml")
+    assert server.completion_requests() == []
+
+
 def test_budget_forcing_continues_raw_text_through_completions(think, server):
     proc = think(*remote(server, "--strategy", "budget"))
     assert proc.returncode == 0, proc.stderr

@@ -16,7 +16,7 @@ from typing import Any
 
 from thinkcli.answers import vote_key
 from thinkcli.backends.base import GenParams, Message, estimate_tokens
-from thinkcli.errors import ThinkError
+from thinkcli.errors import ThinkError, UsageError
 from thinkcli.events import (
     BudgetStop,
     Event,
@@ -376,7 +376,13 @@ def _price_for(backend, request: Request):
         return None
     from thinkcli import pricing
 
-    return pricing.price_function(backend.model, request.settings)
+    price = pricing.price_function(backend.model, request.settings)
+    if request.budgets.max_cost is not None and price(Usage()) is None:  # an unknown price cannot bound spending
+        raise UsageError(
+            f"no price is known for model {backend.model}, so --max-cost cannot be enforced; "
+            f"add it to {pricing.user_path()} (USD per million tokens) or drop --max-cost"
+        )
+    return price
 
 
 def _verify_chosen(problem: Problem, outcome: Outcome, verifier, sink: Sink) -> None:
