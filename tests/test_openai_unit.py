@@ -157,6 +157,16 @@ def test_chat_prompt_uses_the_servers_template_endpoint():
         b.close()
 
 
+def test_the_template_probe_outside_the_base_url_carries_no_key():
+    rec = Recorder(httpx.Response(200, json={"prompt": "P"}))
+    b = backend(rec, key=KEY)
+    try:
+        assert b.chat_prompt(MESSAGES) == "P"
+    finally:
+        b.close()
+    assert "authorization" not in rec.requests[0].headers
+
+
 def test_no_template_endpoint_means_no_raw_completion_and_a_clear_error():
     b = backend(Recorder(httpx.Response(404, json={"error": "not found"})))
     try:

@@ -160,7 +160,8 @@ class OpenAIBackend:
         async def ask():
             try:
                 resp = await self.wire.client().post(
-                    root + "/apply-template", json={"messages": messages}, headers=self.wire.headers()
+                    root + "/apply-template", json={"messages": messages},
+                    headers=self.wire.headers(keyed=root == self.base_url),  # a key never leaves its base URL
                 )
             except httpx.HTTPError as exc:
                 raise BackendError(f"cannot reach {self.where} ({retries.describe(exc)})") from None

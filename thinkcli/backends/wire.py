@@ -88,9 +88,9 @@ class Wire:
             await self._client.aclose()
             self._client = None
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, keyed: bool = True) -> dict[str, str]:
         headers = {"Accept": "text/event-stream"}
-        if self._key is not None:
+        if self._key is not None and keyed:
             headers["Authorization"] = "Bearer " + self._key.reveal()
         return headers
 
