@@ -173,6 +173,17 @@ def test_401_from_a_provider_names_its_key_variable(think, server):
     assert server.completion_requests()[-1]["headers"]["Authorization"] == f"Bearer {KEY}"
 
 
+def test_models_lists_configured_remote_models_next_to_local_ones(think, server):
+    assert think("config", "set", "providers.lab.base_url", server.url).returncode == 0
+    assert think("config", "set", "aliases.fast", "lab:fault-model").returncode == 0
+    rows = json.loads(think("models", "--json", env={"OPENAI_API_KEY": ENV_KEY}).stdout)
+    kinds = {(r["name"], r["kind"]) for r in rows}
+    assert {("smollm2-135m", "embedded"), ("lab:*", "remote"), ("fast", "alias"), ("openai:*", "remote")} <= kinds
+    assert ENV_KEY not in json.dumps(rows)
+    proc = think("What is 2 + 2?", "-m", "fast", "--max-tokens", "8")
+    assert proc.returncode == 0 and proc.stdout == b"4\n"
+
+
 def test_an_unreachable_server_is_exit_3(think):
     url = f"http://127.0.0.1:{free_port()}/v1"
     proc = think("Hi?", "-m", "openai:x", "--base-url", url, "--max-retries", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from thinkcli.backends.models import EMBEDDED_NAME, embedded_model_path
@@ -62,8 +63,11 @@ def list_models(settings: dict) -> list[dict]:
                 "default": str(default).startswith(f"{name}:"),
             }
         )
-    if settings.get("base_url"):
+    openai_url = settings.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+    if not openai_url and os.environ.get("OPENAI_API_KEY"):  # a key in the environment configures OpenAI itself
+        openai_url = "https://api.openai.com/v1"
+    if openai_url and "openai" not in (settings.get("providers") or {}):
         rows.append(
-            {"name": "openai:*", "kind": "remote", "base_url": settings["base_url"], "default": str(default).startswith("openai:")}
+            {"name": "openai:*", "kind": "remote", "base_url": openai_url, "default": str(default).startswith("openai:")}
         )
     return rows
