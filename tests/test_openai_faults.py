@@ -74,6 +74,12 @@ def test_answers_from_the_server(think, server):
     assert req["body"]["model"] == "fault-model" and req["body"]["stream"] is True
 
 
+def test_think_base_url_from_the_environment(think, server):
+    proc = think("What is 2 + 2?", "-m", "openai:fault-model", "--max-tokens", "8", env={"THINK_BASE_URL": server.url})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"4\n" and len(server.completion_requests()) == 1
+
+
 def test_json_usage_and_cost_of_a_priced_model(think, server):
     server.usage = {"prompt_tokens": 1000, "completion_tokens": 2000,
                     "completion_tokens_details": {"reasoning_tokens": 500},
