@@ -243,6 +243,19 @@ def test_a_server_that_rejects_logprobs_is_asked_again_without_them():
     assert b.capabilities.logprobs is False
 
 
+def test_a_reasoning_model_gets_max_completion_tokens_and_its_default_temperature():
+    rec = Recorder(
+        httpx.Response(400, json={"error": {"message": "Unsupported parameter: 'max_tokens' is not supported "
+                                                       "with this model. Use 'max_completion_tokens' instead."}}),
+        httpx.Response(400, json={"error": {"message": "Unsupported value: 'temperature' does not support 0.7 "
+                                                       "with this model. Only the default (1) value is supported."}}),
+        stream(OK))
+    [g] = gens(run(backend(rec), params=GenParams(max_tokens=16, temperature=0.7)))
+    last = rec.bodies()[-1]
+    assert g.text == "4" and len(rec.requests) == 3
+    assert last["max_completion_tokens"] == 16 and "max_tokens" not in last and "temperature" not in last
+
+
 def test_a_non_streaming_json_answer_is_accepted():
     doc = {"choices": [{"index": 0, "message": {"content": "4"}, "finish_reason": "stop"}],
            "usage": {"prompt_tokens": 5, "completion_tokens": 1}}

@@ -103,10 +103,16 @@ def rejected_field(message: str, payload: dict) -> str | None:
     'logprobs'
     >>> rejected_field("'n' : number must be at most 1", {"n": 2})
     'n'
+    >>> rejected_field("'temperature' does not support 0.7. Only the default (1) value is supported.",
+    ...                {"temperature": 0.7})
+    'temperature'
     >>> rejected_field("model not found", {"logprobs": True}) is None
     True
     """
     lower = message.lower()
+    for name in ("temperature", "top_p"):  # reasoning models take only the default
+        if name in payload and name in lower and "only the default" in lower:
+            return name
     for name in OPTIONAL_FIELDS:
         if name not in payload:
             continue
@@ -115,6 +121,18 @@ def rejected_field(message: str, payload: dict) -> str | None:
                 return name
         elif name in lower:
             return name
+    return None
+
+
+def renamed_field(message: str, payload: dict) -> tuple[str, str] | None:
+    """A field the server wants under a new name (OpenAI's reasoning models).
+
+    >>> renamed_field("'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+    ...               {"max_tokens": 5})
+    ('max_tokens', 'max_completion_tokens')
+    """
+    if "max_tokens" in payload and "max_completion_tokens" in message:
+        return ("max_tokens", "max_completion_tokens")
     return None
 
 

@@ -75,6 +75,7 @@ class Wire:
         self.sleep = sleep or asyncio.sleep
         self.rng = rng or random.Random()
         self.dropped: set[str] = set()  # optional fields this server rejected
+        self.renamed: dict[str, str] = {}  # fields this server wants under another name
         self.logprobs_ok = True  # until a server ignores or rejects the request for them
         self._client: httpx.AsyncClient | None = None
 
@@ -184,7 +185,7 @@ class Wire:
         url = f"{self.base_url}/{path}"
         attempt = 0
         while True:
-            payload = {k: v for k, v in body.items() if k not in self.dropped}
+            payload = {self.renamed.get(k, k): v for k, v in body.items() if k not in self.dropped}
             try:
                 resp = await client.send(client.build_request("POST", url, json=payload, headers=self.headers()), stream=True)
             except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError):
@@ -201,6 +202,10 @@ class Wire:
                 await resp.aclose()
                 message = retries.server_message(raw, self.secrets())
                 code = resp.status_code
+                rename = retries.renamed_field(message, payload) if code in (400, 422) else None
+                if rename:
+                    self.renamed[rename[0]] = rename[1]
+                    continue
                 dropped = retries.rejected_field(message, payload) if code in (400, 422) else None
                 if dropped:
                     self.dropped.add(dropped)  # a field this server does not take: ask again without it
