@@ -3,6 +3,11 @@
 Runs every question through ``engine.run`` on one loaded embedded model, with the
 same seeds for every strategy (question q, sample i uses seed SEED + 1000q + i), so
 adaptive vote's samples are a prefix of fixed vote's and the comparison is paired.
+A seeded llama.cpp sample is a pure function of (prompt, parameters, seed), so
+``Replay`` draws each one once and replays it to every strategy that asks for the
+same seed: cot, adaptive vote and auto cost no extra decoding on a shared 2-core
+machine, and their token counts are exactly those of the samples they drew
+(wall times of replayed cells are not decoding times; ``--no-replay`` measures them).
 Prints the table and the issue's targets as ratios measured in this one run:
 
 - vote@8 (fixed) beats cot by >= 8 accuracy points;
@@ -10,7 +15,7 @@ Prints the table and the issue's targets as ratios measured in this one run:
 - auto (the --effort auto preset) is at least as accurate as fixed-8 with fewer tokens.
 
 Usage: python benchmarks/bench_strategies.py [--limit K] [--max-tokens 128] [--seed 0]
-       [--temperature 0.7] [--styles direct[,steps]] [--json FILE] [--plot FILE.png]
+       [--temperature 0.7] [--styles direct[,steps]] [--json FILE] [--plot FILE.png] [--threads 1] [--no-replay]
 """
 
 from __future__ import annotations
@@ -19,10 +24,45 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 
 from thinkcli import bench, config
 from thinkcli.engine import Request, load_backend
 from thinkcli.strategies import EFFORTS
+
+
+class Replay:
+    """A backend wrapper that draws each (messages, params, seed) sample once and replays it."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.model, self.capabilities, self.context_size = backend.model, backend.capabilities, backend.context_size
+        self.cache: dict[tuple, list] = {}
+        self.drawn = self.replayed = 0
+
+    def generate(self, messages, params, n=1):
+        for i in range(n):
+            one = params.with_(seed=params.seed + i) if params.seed is not None else params
+            key = (repr(messages), one)
+            if key not in self.cache or one.seed is None:
+                self.drawn += 1
+                self.cache[key] = list(self.backend.generate(messages, one, 1))
+            else:
+                self.replayed += 1
+            for event in self.cache[key]:
+                yield replace(event, sample=i)
+
+    def complete(self, prompt, params, n=1):
+        return self.backend.complete(prompt, params, n)
+
+    def chat_prompt(self, messages):
+        return self.backend.chat_prompt(messages)
+
+    def count_tokens(self, text):
+        return self.backend.count_tokens(text)
+
+    def close(self):
+        self.backend.close()
 
 
 def main() -> int:
@@ -37,11 +77,16 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--json", dest="json_out", default=None)
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 is fastest on a busy machine)")
+    parser.add_argument("--no-replay", action="store_true", help="decode every cell's samples afresh")
     args = parser.parse_args()
 
     items = bench.load_items(args.data, args.limit)
     settings = config.load()
+    settings["threads"] = args.threads
     backend = load_backend(Request("", model=args.model, settings=settings))
+    if not args.no_replay:
+        backend = Replay(backend)
     auto_n = EFFORTS["auto"]["samples"]
     cells = []
     for style in args.styles.split(","):
@@ -65,6 +110,8 @@ def main() -> int:
     print(f"{len(items)} questions from {args.data} on {backend.model}; max_tokens={args.max_tokens}, "
           f"seed={args.seed}, temperature={args.temperature or 'default'}; {time.monotonic() - started:.0f} s\n")
     print(bench.table(results))
+    if isinstance(backend, Replay):
+        print(f"\n{backend.drawn} samples decoded, {backend.replayed} replayed to other strategies")
     for style in args.styles.split(","):
         cot, fixed, adaptive, auto = [r for r in results if r.prompt_style == style or style == "default"][:4]
         print(f"\n[{style}] targets:")

@@ -54,6 +54,8 @@ def _clean(answer: str) -> str:
         before = answer
         answer = re.sub(r"^[*_`]+|[*_`]+$", "", answer).strip()
         answer = answer.rstrip(".").strip() if not answer.endswith("...") else answer
+        if not answer:
+            break
         if len(answer) >= 2 and answer[0] in _QUOTES and answer[-1] in _QUOTES:
             answer = answer[1:-1].strip()
         elif answer[-1:] in _QUOTES and answer.count(answer[-1]) == 1:
@@ -202,12 +204,12 @@ def vote_key(answer: str | None) -> str | None:
     """
     if answer is None:
         return None
+    code = code_key(answer)
+    if code is not None:
+        return code
     text = _clean(answer) if answer.strip() else ""
     if not text:
         return None
-    code = code_key(text)
-    if code is not None:
-        return code
     choice = _CHOICE.match(text)
     if choice and (len(text) <= 3 or text[1:3] in (") ", ". ", ": ", ")") or text[0] == "("):
         return "choice:" + choice.group(1).upper()

@@ -1,7 +1,9 @@
 """The Rich live view on stderr: each sample's reasoning as it streams, and a status line.
 
 One sample gets a panel with its newest lines; several samples get one compact
-row each (newest text, tokens, extracted answer, verdict) under a vote tally.
+row each (newest text, tokens, the answer as soon as its line is written, the
+verdict), then the running vote tally with its confidence, the escalation path
+(auto's probe → vote → verify), and the total tokens so far.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from thinkcli.answers import extract, vote_key
 from thinkcli.events import (
     BudgetStop,
     Event,
     Final,
+    Generation,
     Retry,
     RoundStarted,
     SampleDone,
@@ -31,6 +35,7 @@ from thinkcli.events import (
 from thinkcli.ui.summary import cost_text, summary_line
 
 PANEL_LINES = 12
+MAX_ROWS = 16  # more samples than this show as the newest rows and a count of the hidden ones
 
 
 @dataclass
@@ -42,6 +47,22 @@ class Row:
     answer: str | None = None
     done: bool = False
     verdict: str = ""
+    scanned: int = 0  # pieces of text already searched for a final answer
+
+    def early_answer(self) -> None:
+        """The answer as soon as a complete ``Final answer: ...`` line has streamed."""
+        if self.done or len(self.text) == self.scanned:
+            return
+        new = "".join(self.text[self.scanned:])
+        self.scanned = len(self.text)
+        if "\n" not in new:
+            return  # a line is complete only once its newline arrives
+        body = "".join(self.text)
+        head, _, _ = body.rpartition("\n")
+        if "answer" in head.lower():
+            found = extract(head)
+            if found.marked:
+                self.answer = found.answer
 
 
 class LiveRenderer:
@@ -54,6 +75,7 @@ class LiveRenderer:
         self.rounds: list[str] = []
         self.notice = ""
         self.tokens = 0
+        self.prompt_tokens = 0
         self.cost = ""
         self.live = Live(
             console=self.console,
@@ -75,6 +97,9 @@ class LiveRenderer:
             row.text.append(event.text)
             row.tokens += 1
             self.tokens += 1
+            row.early_answer()
+        elif isinstance(event, Generation):
+            self.prompt_tokens += event.usage.prompt_tokens
         elif isinstance(event, SampleDone):
             row = self.rows.setdefault(event.sample, Row(event.sample))
             row.done = True
@@ -116,9 +141,12 @@ class LiveRenderer:
         elapsed = max(self.clock() - self.started, 1e-6)
         rate = self.tokens / elapsed
         parts = [f"{self.tokens} tokens", f"{rate:.1f} tok/s", f"{elapsed:.1f} s"]
+        if len(self.rows) > 1:
+            parts[0] = f"{self.prompt_tokens} prompt + {self.tokens} completion tokens"
+            parts.insert(1, f"{sum(r.done for r in self.rows.values())}/{len(self.rows)} samples done")
         if self.cost:
             parts.append(self.cost)
-        if self.rounds:
+        if self.rounds and len(self.rows) <= 1:
             parts.append(" → ".join(self.rounds))
         line = Text(" · ".join(parts), style="dim")
         if self.notice:
@@ -141,26 +169,38 @@ class LiveRenderer:
 
     def _render_many(self, rows: list[Row]):
         table = Table.grid(padding=(0, 1))
-        table.add_column(justify="right", style="bold")
+        table.add_column(justify="right", style="bold", no_wrap=True)
         table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        table.add_column(justify="right", style="dim")
+        table.add_column(justify="right", style="dim", no_wrap=True)
         table.add_column(no_wrap=True)
         width = max(20, self.console.width - 40)
-        for row in rows[-16:]:
-            newest = "".join(row.text).replace("\n", " ⏎ ")[-width:]
+        leader = vote_key(self.tally.leader) if self.tally and self.tally.leader else None
+        shown = max(3, min(MAX_ROWS, self.console.height - 6))
+        for row in rows[-shown:]:
+            newest = "".join(row.text).replace("\n", " ⏎ ").strip()[-width:]
             answer = Text()
-            if row.done:
-                answer.append(f"→ {(row.answer or '?')[:24]}", style="green" if row.answer else "red")
+            if row.answer is not None:
+                agrees = leader is not None and vote_key(row.answer) == leader
+                answer.append(f"→ {row.answer[:24]}", style="bold green" if agrees else "green" if row.done else "cyan")
+            elif row.done:
+                answer.append("→ ?", style="red")
             if row.verdict:
                 style = "green" if row.verdict.startswith("passed") else "red" if row.verdict.startswith("failed") else "yellow"
                 answer.append(f" {row.verdict[:40]}", style=style)
             table.add_row(f"#{row.index}{' ' + row.label if row.label else ''}", newest, f"{row.tokens} tok", answer)
         parts = [table]
+        if len(rows) > shown:
+            parts.append(Text(f"… {len(rows) - shown} earlier samples not shown", style="dim"))
         if self.tally and self.tally.tally:
             top = sorted(self.tally.tally.items(), key=lambda kv: -kv[1])[:5]
-            vote = Text("votes: " + "  ".join(f"{k[:20]}×{v}" for k, v in top), style="cyan")
+            voters = sum(self.tally.tally.values())
+            vote = Text(f"votes ({voters}): ", style="cyan")
+            vote.append("  ".join(f"{k[:20]}×{v}" for k, v in top), style="bold cyan")
             if self.tally.confidence is not None:
-                vote.append(f"  (leader {self.tally.confidence:.0%})")
+                vote.append(f"  leader {self.tally.leader or '?'}"[:40] + f" · confidence {self.tally.confidence:.0%}",
+                            style="cyan")
             parts.append(vote)
+        if self.rounds:
+            parts.append(Text("path: " + " → ".join(self.rounds), style="magenta"))
         parts.append(self.status())
         return Group(*parts)
