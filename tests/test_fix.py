@@ -259,3 +259,21 @@ def test_ctrl_c_during_verification_leaves_everything_and_no_process(repo, tmp_p
     assert not group_alive(int(mark.read_text()))
     assert list(private.iterdir()) == []
     assert state(repo) == before
+
+
+def test_what_to_fix_must_be_clear(tmp_path, monkeypatch, fake):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "img.bin").write_bytes(b"\x89PNG\0\0")
+    monkeypatch.chdir(plain)
+    with pytest.raises(UsageError, match="no files to fix; name them"):
+        fix(fake, files=())
+    with pytest.raises(UsageError, match="img.bin is binary"):
+        fix(fake, files=("img.bin",))
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    git(clean, "init", "-q")
+    monkeypatch.chdir(clean)
+    with pytest.raises(UsageError, match="no changed files to fix"):
+        fix(fake, files=())
+    assert fake.calls == []

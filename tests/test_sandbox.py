@@ -193,3 +193,14 @@ def test_path_escaping_the_project_is_refused(repo):
     with pytest.raises(UsageError, match="inside .git"):
         Sandbox(repo).run("true", changes={".git/hooks/pre-commit": b"x"})
     assert os.listdir(repo.parent) == ["repo"]
+
+
+def test_a_huge_directory_outside_git_is_refused(tmp_path, monkeypatch):
+    from thinkcli.errors import UsageError
+    from thinkcli.verify import sandbox
+
+    monkeypatch.setattr(sandbox, "MAX_PLAIN_FILES", 5)
+    for i in range(7):
+        (tmp_path / f"f{i}.txt").write_text("x")
+    with pytest.raises(UsageError, match="holds more than 5 files"):
+        Sandbox(tmp_path)

@@ -32,6 +32,7 @@ SECRET_NAMES = {"API_KEY", "TOKEN", "SECRET", "PASSWORD"}
 # git variables that would point a command in the copy back at the user's repository and index.
 GIT_LOCATORS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX")
+MAX_PLAIN_FILES = 20_000  # outside git, the most files a copy may hold
 FICLONE = 0x40049409  # ioctl: share the source's blocks copy-on-write (btrfs, xfs, ...)
 
 
@@ -122,6 +123,11 @@ def project_files(root: Path, in_git: bool) -> list[str]:
         dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__", ".pytest_cache", ".hg")]
         for f in filenames:
             names.append(os.path.relpath(os.path.join(dirpath, f), root))
+        if len(names) > MAX_PLAIN_FILES:  # $HOME or / by mistake: copying it per candidate is no sandbox
+            raise UsageError(
+                f"{root} is not in a git repository and holds more than {MAX_PLAIN_FILES} files, too many to "
+                "copy for every check; run --verify from your project's directory"
+            )
     return sorted(names)
 
 
