@@ -107,3 +107,11 @@ def test_budget_limits_that_cannot_hold_are_a_one_line_usage_error(think, embedd
     assert proc.returncode == 2
     err = proc.stderr.decode()
     assert err.strip() == "think: error: --think-min 60 is above --think-max 50; lower --think-min or raise --think-max"
+
+
+def test_a_missing_judge_model_is_a_one_line_unavailable_error(think, embedded_model, tmp_path):
+    missing = tmp_path / "judge.gguf"
+    proc = think("-m", str(embedded_model), "--strategy", "best-of-n", "-n", "2", "--judge-model", str(missing), Q)
+    assert proc.returncode == 3
+    assert proc.stderr.decode().strip() == f"think: error: no model at {missing}; run `think models` to see what is installed"
+    assert proc.stdout == b""
