@@ -146,7 +146,7 @@ def search(problem: Problem, plan: Plan, meter, verifier, sink) -> tuple[Node, O
             backpropagate(node, verdict.score, cand)
             if verdict.passed:
                 notes.append(f"rollout {it} passed {checker.name}; stopped early")
-                return root, outcome_of([cand] + [r for r in rollouts if r is not cand], notes)
+                return root, outcome_of(rollouts, notes)  # the pass outranks every earlier failure
     visits = ", ".join(str(ch.visits) for ch in root.children)
     notes.append(f"mcts: {iterations} iteration(s), root children visited [{visits}]")
     return root, answer_now()
