@@ -138,7 +138,10 @@ def test_refine_keeps_the_best_scored_version_not_the_last(fake):
     assert "kept version 1 of 3" in out.notes and "stopped after 2 rounds" in out.notes
     assert [e.name for e in sink.of(RoundStarted)] == ["draft", "critique 1/2", "revise 1/2", "critique 2/2", "revise 2/2"]
     revise = fake.calls[2].messages[-1]["content"]
-    assert "Final answer: 3" in revise and "Step 2 is wrong." in revise
+    assert "Final answer: 3" in revise and "Step 2 is wrong." in revise and "Earlier attempt" not in revise
+    second = fake.calls[4].messages[-1]["content"]
+    assert "Earlier attempt 1:\nFinal answer: 3\n\nReview of attempt 1:\nStep 2 is wrong." in second
+    assert "Previous answer:\nFinal answer: 4\n\nReview of the previous answer:\nStill wrong." in second
 
 
 def test_refine_feeds_verifier_output_to_the_critique_and_stops_on_pass(fake):

@@ -3,7 +3,8 @@
 Madaan et al. 2023, "Self-Refine: Iterative Refinement with Self-Feedback";
 Shinn et al. 2023, "Reflexion: Language Agents with Verbal Reinforcement Learning".
 
-The same model writes the draft, the critique and the revision (Self-Refine).
+The same model writes the draft, the critique and the revision, and each revision
+sees the earlier attempts with their reviews (Self-Refine keeps that history).
 When a verifier ran, its output goes into the critique prompt (Reflexion's
 external feedback). The loop stops when the verifier passes, or when the critique
 finds nothing to fix and no verifier says otherwise. Every version is scored and
@@ -54,6 +55,7 @@ def refine(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     checker = default_verifier(verifier)
     versions: list[Candidate] = []
     notes: list[str] = []
+    history: list[str] = []  # earlier (attempt, review) pairs, as Self-Refine keeps them
 
     def scored(gen) -> Candidate:
         cand = to_candidate(gen)
@@ -89,7 +91,10 @@ def refine(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
                 question=problem.question.strip(),
                 answer=current.text.strip(),
                 critique=crit.text.strip() or "(the review was empty; check the answer again)",
+                history="".join(history),
             )
+            history.append(prompts.render("attempt", n=str(len(history) + 1), answer=current.text.strip(),
+                                          critique=crit.text.strip() or "(empty)"))
             [gen] = meter.draw(_messages(problem, ask), plan.params(), 1, label=f"revision {r}")
             current = scored(gen)
         if current.verdict.passed:
