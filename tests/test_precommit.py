@@ -135,7 +135,7 @@ def test_hook_with_no_verified_fix_blocks_the_commit_and_changes_nothing(project
 def test_hook_with_the_embedded_model(project, embedded_model):
     """The whole pipeline on the real model: the commit stops either way; whatever the
     model managed is reported, and a written fix really passes."""
-    setup_hook(project, "--max-tokens", "160", "-n", "1", "--seed", "3")
+    setup_hook(project, "--max-tokens", "96", "-n", "1", "--seed", "3")
     before = state(project)
     r = commit(project)
     out = r.stdout + r.stderr
