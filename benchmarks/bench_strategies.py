@@ -15,13 +15,16 @@ Prints the table and the issue's targets as ratios measured in this one run:
 - auto (the --effort auto preset) is at least as accurate as fixed-8 with fewer tokens.
 
 Usage: python benchmarks/bench_strategies.py [--limit K] [--max-tokens 128] [--seed 0]
-       [--temperature 0.7] [--styles direct[,steps]] [--json FILE] [--plot FILE.png] [--threads 1] [--no-replay]
+       [--temperature 0.7] [--styles direct[,steps]] [--json FILE] [--plot FILE.png] [--threads 1] [--cache FILE]
+       [--round-size R] [--confidence C] [--no-replay]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import sys
 import time
 from dataclasses import replace
@@ -34,11 +37,20 @@ from thinkcli.strategies import EFFORTS
 class Replay:
     """A backend wrapper that draws each (messages, params, seed) sample once and replays it."""
 
-    def __init__(self, backend) -> None:
+    def __init__(self, backend, path: str | None = None) -> None:
         self.backend = backend
         self.model, self.capabilities, self.context_size = backend.model, backend.capabilities, backend.context_size
+        self.path = path  # samples persist here, so later runs (other thresholds, round sizes) decode nothing
         self.cache: dict[tuple, list] = {}
+        if path and os.path.exists(path):
+            with open(path, "rb") as f:
+                self.cache = pickle.load(f)
         self.drawn = self.replayed = 0
+
+    def save(self) -> None:
+        if self.path:
+            with open(self.path, "wb") as f:
+                pickle.dump(self.cache, f)
 
     def generate(self, messages, params, n=1):
         for i in range(n):
@@ -78,6 +90,9 @@ def main() -> int:
     parser.add_argument("--json", dest="json_out", default=None)
     parser.add_argument("--plot", default=None)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 is fastest on a busy machine)")
+    parser.add_argument("--cache", default=None, help="keep decoded samples in this file across runs")
+    parser.add_argument("--round-size", type=int, default=None, help="samples per adaptive round")
+    parser.add_argument("--confidence", type=float, default=None, help="adaptive stop threshold")
     parser.add_argument("--no-replay", action="store_true", help="decode every cell's samples afresh")
     args = parser.parse_args()
 
@@ -86,7 +101,7 @@ def main() -> int:
     settings["threads"] = args.threads
     backend = load_backend(Request("", model=args.model, settings=settings))
     if not args.no_replay:
-        backend = Replay(backend)
+        backend = Replay(backend, args.cache)
     auto_n = EFFORTS["auto"]["samples"]
     cells = []
     for style in args.styles.split(","):
@@ -98,14 +113,19 @@ def main() -> int:
         ]
 
     def progress(cell, done, total):
+        if isinstance(backend, Replay) and done % 10 == 0:
+            backend.save()  # a killed run keeps what it decoded
         if done == total:
             print(f"  {cell.label}: done", file=sys.stderr, flush=True)
 
     started = time.monotonic()
     try:
         results = bench.run_grid(items, cells, backend, seed=args.seed, max_tokens=args.max_tokens,
-                                 temperature=args.temperature, settings=settings, progress=progress)
+                                 temperature=args.temperature, confidence=args.confidence,
+                                 round_size=args.round_size, settings=settings, progress=progress)
     finally:
+        if isinstance(backend, Replay):
+            backend.save()
         backend.close()
     print(f"{len(items)} questions from {args.data} on {backend.model}; max_tokens={args.max_tokens}, "
           f"seed={args.seed}, temperature={args.temperature or 'default'}; {time.monotonic() - started:.0f} s\n")
