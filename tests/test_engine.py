@@ -95,3 +95,32 @@ def test_unknown_strategy_is_a_usage_error(fake):
         engine.run(Request("q", strategy="nope"), ListSink(), backend=fake)
     assert err.value.status == ExitStatus.USAGE
     assert "unknown strategy 'nope'" in err.value.message
+
+
+def test_a_backend_failure_after_finished_samples_answers_from_them(fake):
+    """The server dies mid-run: the samples that finished still answer, with a warning."""
+    from thinkcli.errors import BackendError
+    from thinkcli.events import Notice
+
+    def down(call, i):
+        raise BackendError("server at http://127.0.0.1:9/v1 closed the connection")
+
+    fake.enqueue("Final answer: 12", "Final answer: 12")
+    fake.responder = down
+    sink = ListSink()
+    result = engine.run(Request("q", strategy="vote", samples=6), sink, backend=fake)
+    assert result.answer == "12"
+    assert any("closed the connection" in n for n in result.notes)
+    [notice] = sink.of(Notice)
+    assert "answering from the 2 finished sample(s)" in notice.text
+
+
+def test_a_backend_failure_before_any_sample_is_the_error(fake):
+    from thinkcli.errors import BackendError
+
+    def down(call, i):
+        raise BackendError("server unreachable")
+
+    fake.responder = down
+    with pytest.raises(BackendError):
+        engine.run(Request("q"), ListSink(), backend=fake)

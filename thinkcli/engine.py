@@ -16,12 +16,13 @@ from typing import Any
 
 from thinkcli.answers import vote_key
 from thinkcli.backends.base import GenParams, Message, estimate_tokens
-from thinkcli.errors import ThinkError, UsageError
+from thinkcli.errors import BackendError, ThinkError, UsageError
 from thinkcli.events import (
     BudgetStop,
     Event,
     Final,
     Generation,
+    Notice,
     SampleDone,
     SampleStarted,
     Sink,
@@ -335,6 +336,13 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
         except KeyboardInterrupt as stop:
             interrupted = True
             outcome = getattr(stop, "outcome", None) or best_so_far(recorder.done, meter)
+        except BackendError as failure:
+            # A later call failed (server down mid-run): answer from what finished, if anything did.
+            if not recorder.done:
+                raise
+            outcome = best_so_far(recorder.done, meter)
+            outcome.notes.append(f"stopped early: {failure.message}")
+            sink.emit(Notice(f"{failure.message}; answering from the {len(recorder.done)} finished sample(s)"))
         if not interrupted:
             try:
                 _verify_chosen(problem, outcome, verifier, recorder)

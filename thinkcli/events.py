@@ -88,6 +88,13 @@ class Retry(Event):
     reason: str
 
 
+@dataclass
+class Notice(Event):
+    """A one-line warning for the user (the run goes on, or answers from what it has)."""
+
+    text: str
+
+
 # -- emitted by strategies and the engine -------------------------------------
 
 

@@ -23,6 +23,7 @@ from thinkcli.events import (
     Event,
     Final,
     Generation,
+    Notice,
     Retry,
     RoundStarted,
     SampleDone,
@@ -119,6 +120,9 @@ class LiveRenderer:
         elif isinstance(event, Retry):
             self.notice = f"Retrying in {event.after_s:.1f} s ({event.reason})"
             self.console.print(self.notice, style="yellow")
+        elif isinstance(event, Notice):
+            self.notice = event.text
+            self.console.print(f"think: warning: {event.text}", style="yellow")
         elif isinstance(event, BudgetStop):
             self.notice = f"{event.budget} budget reached ({event.detail}); keeping the best answer so far"
         elif isinstance(event, Final):

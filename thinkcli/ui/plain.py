@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from thinkcli.events import Event, Retry
+from thinkcli.events import Event, Notice, Retry
 from thinkcli.ui.summary import summary_line
 
 
@@ -16,6 +16,8 @@ class PlainRenderer:
     def emit(self, event: Event) -> None:
         if isinstance(event, Retry) and not self.quiet:
             print(f"Retrying in {event.after_s:.1f} s ({event.reason})", file=self.stream, flush=True)
+        elif isinstance(event, Notice) and not self.quiet:
+            print(f"think: warning: {event.text}", file=self.stream, flush=True)
 
     def stop(self) -> None:
         pass
