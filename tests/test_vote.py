@@ -186,3 +186,19 @@ def test_seeded_samples_differ_but_runs_reproduce(think, embedded_model):
     texts = [s["text"] for s in a["samples"]]
     assert len(texts) == 2 and texts[0] != texts[1]
     assert texts == [s["text"] for s in b["samples"]]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("flag", "value", "budget"), [("--max-total-tokens", "260", "tokens"),
+                                                        ("--time-limit", "1", "time")])
+def test_budgets_stop_a_real_vote_and_keep_an_answer(think, embedded_model, flag, value, budget):
+    proc = think("--strategy", "vote", "-n", "16", "--max-tokens", "64", "--seed", "2", "--threads", "1",
+                 flag, value, "--json", "What is 9 + 6?")
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)
+    assert doc["stopped_by"] == budget
+    assert doc["answer"]
+    assert len(doc["samples"]) < 16
+    assert f"stopped by {budget} budget" in proc.stderr.decode()
+    if budget == "tokens":
+        assert doc["usage"]["total_tokens"] <= 260 + 64  # at most the sample in flight runs over
