@@ -124,3 +124,18 @@ def test_a_backend_failure_before_any_sample_is_the_error(fake):
     fake.responder = down
     with pytest.raises(BackendError):
         engine.run(Request("q"), ListSink(), backend=fake)
+
+
+def test_seeded_draws_get_distinct_reproducible_seeds(fake):
+    """Sample k of a run is drawn with seed + k, however the strategy batches its calls."""
+    from thinkcli.backends.base import GenParams
+    from thinkcli.engine import Budgets, Meter
+
+    fake.responder = lambda call, i: "Final answer: 1"
+    meter = Meter(fake, ListSink(), Budgets())
+    meter.draw([{"role": "user", "content": "q"}], GenParams(seed=10), n=1)
+    meter.draw([{"role": "user", "content": "q"}], GenParams(seed=10), n=2)
+    meter.draw([{"role": "user", "content": "q"}], GenParams(seed=10), n=1)
+    meter.draw([{"role": "user", "content": "q"}], GenParams(seed=None), n=1)
+    # backends add the local index i to the call's seed: samples 0, 1-2, 3 get 10, 11-12, 13
+    assert [c.params.seed for c in fake.calls] == [10, 11, 13, None]

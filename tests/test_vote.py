@@ -108,7 +108,7 @@ def test_no_answers_at_all(fake):
 def test_each_sample_gets_a_distinct_derived_seed(fake):
     fake.enqueue(*answers("1", "2", "3", "4", "5", "6"))
     ask(fake, samples=6, seed=100)
-    # The backend adds the sample index within a call: 100+0,1 / 102+0,1 / 104+0,1.
+    # The Meter offsets each call by its first run-wide index; the backend adds the index within it.
     assert [c.params.seed for c in fake.calls] == [100, 102, 104]
     assert all(c.params.temperature == 0.7 for c in fake.calls)
 

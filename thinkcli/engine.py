@@ -151,7 +151,8 @@ class Meter:
 
     def generate(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
         self._before_request(sum(len(m["content"]) for m in messages), params, n)
-        return self._metered(self.backend.generate(messages, params, n), n, label)
+        base, params = self._allocate(params, n)
+        return self._metered(self.backend.generate(messages, params, n), base, n, label)
 
     def complete(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
         if not self.backend.capabilities.raw_completion:
@@ -160,7 +161,8 @@ class Meter:
                 "use a local GGUF model or a server with /v1/completions"
             )
         self._before_request(len(prompt), params, n)
-        return self._metered(self.backend.complete(prompt, params, n), n, label)
+        base, params = self._allocate(params, n)
+        return self._metered(self.backend.complete(prompt, params, n), base, n, label)
 
     def draw(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
         """Generate ``n`` samples to the end and return their Generations in sample order."""
@@ -174,8 +176,9 @@ class Meter:
         numbering. A string is a raw prompt, continued with ``backend.complete``."""
         raw = isinstance(messages, str)
         self._before_request(len(messages) if raw else sum(len(m["content"]) for m in messages), params, n)
+        base, params = self._allocate(params, n)
         events = backend.complete(messages, params, n) if raw else backend.generate(messages, params, n)
-        return self._collect(self._metered(events, n, label))
+        return self._collect(self._metered(events, base, n, label))
 
     @staticmethod
     def _collect(events: Iterator[Event]) -> list[Generation]:
@@ -192,7 +195,16 @@ class Meter:
     def cost(self) -> float | None:
         return self.price(self.usage) if self.price else 0.0
 
-    def _metered(self, events: Iterator[Event], n: int, label: str) -> Iterator[Event]:
+    def _allocate(self, params: GenParams, n: int) -> tuple[int, GenParams]:
+        """Reserve run-wide indices for a call's samples. With a seed, sample k of the run
+        gets seed + k (backends add the local index), so repeated draws differ yet reproduce."""
+        base = self.next_index
+        self.next_index += n
+        if params.seed is not None and base:
+            params = params.with_(seed=params.seed + base)
+        return base, params
+
+    def _metered(self, events: Iterator[Event], base: int, n: int, label: str) -> Iterator[Event]:
         """Renumber a call's samples run-wide and forward its events to the sink.
 
         A sample is announced (SampleStarted) when its first event arrives, so a
@@ -200,8 +212,6 @@ class Meter:
         really start. Closing this iterator cancels the call; tokens of samples
         cut short still count as spent.
         """
-        base = self.next_index
-        self.next_index += n
         live: set[int] = set()
         try:
             for event in events:

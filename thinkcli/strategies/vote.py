@@ -27,7 +27,7 @@ class Ballot:
 
     rule: str = "beta"  # 'beta' | 'dirichlet'
     candidates: list[Candidate] = field(default_factory=list)
-    drawn: int = 0  # samples requested so far (seeds are derived from it)
+    drawn: int = 0  # samples requested so far
 
     @property
     def buckets(self) -> list[voting.Bucket]:
@@ -78,8 +78,7 @@ def _pick(bucket: voting.Bucket, cands: list[Candidate]) -> int:
 
 def draw_round(problem: Problem, plan: Plan, meter, sink, ballot: Ballot, n: int, label: str = "vote") -> None:
     """Draw ``n`` more samples into the ballot, announcing each answer as it finishes."""
-    seed = plan.seed + ballot.drawn if plan.seed is not None else None  # distinct per sample, reproducible
-    params = plan.params(seed=seed)
+    params = plan.params()  # the Meter gives sample k of the run seed + k: distinct, reproducible
     ballot.drawn += n
     for event in meter.generate(problem.messages(plan.prompt_style), params, n, label=label):
         if isinstance(event, Generation):
