@@ -179,3 +179,14 @@ def test_dirichlet_over_two_answers_is_the_beta_rule(a, b):
 def test_a_third_answer_only_lowers_the_dirichlet_confidence(lead, other, third):
     assume(lead >= other >= third)
     assert voting.dirichlet_confidence([lead, other, third]) <= voting.dirichlet_confidence([lead, other]) + 1e-9
+
+
+@pytest.mark.parametrize("name", ["thinkcli.answers", "thinkcli.strategies.voting", "thinkcli.bench",
+                                  "thinkcli.ui.summary", "thinkcli.strategies"])
+def test_doctests_of_the_pure_helpers(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(name)
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

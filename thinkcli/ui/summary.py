@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+EARLY_STOPPERS = ("vote", "auto", "best-of-n")  # strategies whose `samples` is a ceiling, not a count
+
 
 def cost_text(result) -> str:
     if result.local:
@@ -19,6 +21,10 @@ def summary_line(result) -> str:
     ...       stopped_by=None, interrupted=False, votes=None, confidence=None, strategy="cot")
     >>> summary_line(r)
     'tokens 40 prompt / 12 completion · 1 sample · 0.42 s · $0.0000 local'
+    >>> r = R(usage=Usage(400, 48), samples_drawn=4, wall_s=3.0, local=True, cost_usd=0.0, stopped_by="tokens",
+    ...       interrupted=False, votes={"42": 3, "7": 1}, confidence=0.8125, strategy="vote", plan={"samples": 8})
+    >>> summary_line(r)
+    'tokens 400 prompt / 48 completion · 4 of 8 samples · 3.00 s · $0.0000 local · votes 42×3 7×1 (81%) · stopped by tokens budget'
     """
     u = result.usage
     approx = "~" if u.estimated else ""
@@ -26,7 +32,11 @@ def summary_line(result) -> str:
     if u.reasoning_tokens:
         tokens += f" / {approx}{u.reasoning_tokens} reasoning"
     n = result.samples_drawn
-    parts = [tokens, f"{n} sample{'s' if n != 1 else ''}", f"{result.wall_s:.2f} s", cost_text(result)]
+    drawn = f"{n} sample{'s' if n != 1 else ''}"
+    most = (getattr(result, "plan", None) or {}).get("samples")
+    if result.strategy in EARLY_STOPPERS and isinstance(most, int) and most > n:
+        drawn = f"{n} of {most} samples"  # an adaptive strategy stopped early: say what it saved
+    parts = [tokens, drawn, f"{result.wall_s:.2f} s", cost_text(result)]
     if result.votes and len(result.votes) > 0 and n > 1:
         top = sorted(result.votes.items(), key=lambda kv: -kv[1])[:3]
         tally = " ".join(f"{k[:20]}×{v}" for k, v in top)
