@@ -1,6 +1,9 @@
-"""The local backend: a GGUF model run in-process by llama-cpp-python.
+"""The local backend: a GGUF model run in-process by llama.cpp.
 
-Imported only when a local model is used, so ``think --help`` never pays for it.
+Owns the Backend face of a local model: loading, chat templating, token
+counting, the context-size limit, thread defaults, and handing sampling to the
+batched decoder (llama_batch.py). Imported only when a local model is used, so
+``think --help`` never pays for llama.cpp.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from pathlib import Path
 
 from thinkcli.backends.base import BackendSpec, Capabilities, GenParams, Message, register_backend
 from thinkcli.errors import ModelUnavailable, UsageError
-from thinkcli.events import Event, Generation, Token, Usage
+from thinkcli.events import Event
 
-DEFAULT_CTX = 2048  # small contexts load fast; grown on demand up to the model's own
+DEFAULT_CTX = 2048  # for a model file that does not state its training context
 
 
 def physical_cores() -> int:
@@ -40,54 +43,51 @@ def physical_cores() -> int:
 
 
 class LlamaBackend:
-    capabilities = Capabilities(stream=True, logprobs=False, raw_completion=True, batch=False, local=True)
+    """A local GGUF model: chat templating, token counting, and batched sampling.
+
+    Sampling runs in ``llama_batch.Decoder``: the prompt is evaluated once, all
+    samples of a call decode together, and the KV of the last prompt is kept so
+    the next call re-reads only what changed.
+    """
+
+    capabilities = Capabilities(stream=True, logprobs=True, raw_completion=True, batch=True, local=True)
+    ignore_eos = False  # benchmarks set this to force full-length samples
 
     def __init__(self, path: Path, display: str = "", threads: int | None = None, n_ctx: int | None = None):
         self.path = Path(path)
         self.model = display or self.path.name
         self.threads = threads or physical_cores()
         self._want_ctx = n_ctx
-        self._llm = None
         self._formatter = None
-        self._load(n_ctx or DEFAULT_CTX)
+        self._decoders: list = []  # contexts on the one model; a nested call gets its own
+        self._busy: set[int] = set()
+        self._load()
 
     # -- loading ---------------------------------------------------------------
 
-    def _load(self, n_ctx: int) -> None:
+    def _load(self) -> None:
+        if not os.access(self.path, os.R_OK):
+            raise ModelUnavailable(f"no model at {self.path}; run `think models` to see what is installed")
         try:
-            import llama_cpp
+            from thinkcli.backends import llama_batch
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelUnavailable(
                 f"llama-cpp-python is not installed ({exc}); reinstall thinkcli"
             ) from exc
-        if not os.access(self.path, os.R_OK):
-            raise ModelUnavailable(f"no model at {self.path}; run `think models` to see what is installed")
-        try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=n_ctx,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelUnavailable(
-                f"could not load model {self.path}: {exc}; run `think models` to see what is installed"
-            ) from exc
-        train = int(self._llm.metadata.get(f"{self._arch()}.context_length", 0) or 0)
-        self.train_ctx = train or n_ctx
+        self._lib = llama_batch
+        self._model = llama_batch.Model(self.path)
+        self.train_ctx = self._model.train_ctx or DEFAULT_CTX
         self.context_size = self.train_ctx if not self._want_ctx else min(self._want_ctx, self.train_ctx)
 
-    def _arch(self) -> str:
-        return self._llm.metadata.get("general.architecture", "llama") if self._llm else "llama"
-
-    def _ensure_ctx(self, needed: int) -> None:
-        current = self._llm.n_ctx()
-        if needed <= current:
-            return
-        new = min(self.context_size, max(needed, current * 2))
-        self._llm.close() if hasattr(self._llm, "close") else None
-        self._load(new)
+    def _acquire(self):
+        for d in self._decoders:
+            if id(d) not in self._busy:
+                break
+        else:
+            d = self._lib.Decoder(self._model, self.threads)
+            self._decoders.append(d)
+        self._busy.add(id(d))
+        return d
 
     # -- prompts ---------------------------------------------------------------
 
@@ -95,25 +95,20 @@ class LlamaBackend:
         if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            template = self._llm.metadata.get("tokenizer.chat_template")
+            template = self._model.meta("tokenizer.chat_template")
             if not template:  # ChatML, what most small instruct models use
                 template = (
                     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
                     "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
                     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
                 )
-            eos = self._token_text(self._llm.token_eos())
-            bos = self._token_text(self._llm.token_bos())
+            eos = self._model.token_text(self._model.eos())
+            bos = self._model.token_text(self._model.bos())
             self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
         return self._formatter(messages=messages).prompt
 
-    def _token_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        return self._llm._model.token_get_text(token)
-
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(self._model.tokenize(text, add_special=False))
 
     # -- generation ------------------------------------------------------------
 
@@ -121,55 +116,30 @@ class LlamaBackend:
         return self.complete(self.chat_prompt(messages), params, n)
 
     def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
-        prompt_tokens = self.count_tokens(prompt)
-        if prompt_tokens + 1 > self.context_size:
+        tokens = self._model.tokenize(prompt, add_special=True)
+        if len(tokens) + 1 > self.context_size:
             raise UsageError(
-                f"prompt is {prompt_tokens} tokens but the model's context is {self.context_size} tokens; "
+                f"prompt is {len(tokens)} tokens but the model's context is {self.context_size} tokens; "
                 "shorten the input"
             )
-        self._ensure_ctx(min(self.context_size, prompt_tokens + params.max_tokens))
-        for i in range(n):
-            yield from self._one(i, prompt, prompt_tokens, params)
+        return self._run(tokens, params, n)
 
-    def _one(self, i: int, prompt: str, prompt_tokens: int, params: GenParams) -> Iterator[Event]:
-        seed = params.seed + i if params.seed is not None else None
-        max_tokens = min(params.max_tokens, self._llm.n_ctx() - prompt_tokens)
-        pieces: list[str] = []
-        finish = "stop"
-        count = 0
-        stream = self._llm.create_completion(
-            prompt,
-            max_tokens=max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            seed=seed,
-            stop=list(params.stop) or None,
-            stream=True,
-        )
+    def _run(self, tokens: list[int], params: GenParams, n: int) -> Iterator[Event]:
+        if n <= 0:
+            return
+        decoder = self._acquire()
         try:
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                text = choice.get("text") or ""
-                if text:
-                    count += 1
-                    pieces.append(text)
-                    yield Token(i, text)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-        except GeneratorExit:
-            stream.close()
-            raise
-        text = "".join(pieces)
-        completion = self.count_tokens(text) if text else 0
-        if finish == "length" and max_tokens < params.max_tokens:
-            finish = "context"
-        yield Generation(i, text, Usage(prompt_tokens, completion), finish_reason=finish)
+            yield from decoder.run(tokens, params, n, self.context_size, ignore_eos=self.ignore_eos)
+        finally:
+            self._busy.discard(id(decoder))
 
     def close(self) -> None:
-        if self._llm is not None and hasattr(self._llm, "close"):
-            self._llm.close()
-        self._llm = None
+        for d in self._decoders:
+            d.close()
+        self._decoders = []
+        if getattr(self, "_model", None) is not None:
+            self._model.close()
+            self._model = None
 
 
 def _factory(ref, settings) -> LlamaBackend:
