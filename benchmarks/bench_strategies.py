@@ -111,6 +111,8 @@ def main() -> int:
             bench.Cell("vote", args.samples, style),
             bench.Cell("auto", auto_n, style),
         ]
+    curve = [bench.Cell("vote", n, style, fixed=True) for style in args.styles.split(",")
+             for n in (2, 4) if n < args.samples]  # the scaling curve; replayed samples, no extra decoding
 
     def progress(cell, done, total):
         if isinstance(backend, Replay) and done % 10 == 0:
@@ -120,7 +122,7 @@ def main() -> int:
 
     started = time.monotonic()
     try:
-        results = bench.run_grid(items, cells, backend, seed=args.seed, max_tokens=args.max_tokens,
+        results = bench.run_grid(items, cells + curve, backend, seed=args.seed, max_tokens=args.max_tokens,
                                  temperature=args.temperature, confidence=args.confidence,
                                  round_size=args.round_size, settings=settings, progress=progress)
     finally:
@@ -132,9 +134,11 @@ def main() -> int:
     print(bench.table(results))
     if isinstance(backend, Replay):
         print(f"\n{backend.drawn} samples decoded, {backend.replayed} replayed to other strategies")
-    for style in args.styles.split(","):
-        cot, fixed, adaptive, auto = [r for r in results if r.prompt_style == style or style == "default"][:4]
-        print(f"\n[{style}] targets:")
+    for k, style in enumerate(args.styles.split(",")):
+        cot, fixed, adaptive, auto = results[4 * k:4 * k + 4]
+        print(f"\n[{style}] one sample on its own, averaged over all {fixed.samples_drawn} samples of "
+              f"fixed-{args.samples}: {100 * fixed.sample_accuracy:.1f}% (cot drew only sample 0 of each question)")
+        print(f"[{style}] targets:")
         gain = 100 * (fixed.accuracy - cot.accuracy)
         print(f"  vote@{args.samples} - cot = {gain:+.1f} points (target >= +8): {'met' if gain >= 8 else 'MISSED'}")
         ratio = adaptive.completion_tokens / max(fixed.completion_tokens, 1)

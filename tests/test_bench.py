@@ -87,6 +87,8 @@ def test_grid_runs_every_cell_on_one_backend(fake):
     assert vote.completion_tokens == 6 * 3
     assert [q["correct"] for q in vote.questions] == [True, False]
     assert vote.questions[1]["votes"] == {"7": 2, "6": 1}
+    assert [q["sample_correct"] for q in vote.questions] == [[True, False, True], [False, False, True]]
+    assert vote.sample_accuracy == 0.5 and cot.sample_accuracy == 0.5
     # question q's samples use seeds 1000q + i; one backend served every call
     assert sorted({c.params.seed for c in fake.calls}) == [0, 1000]
     assert not fake.closed

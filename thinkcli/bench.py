@@ -66,12 +66,18 @@ class CellResult:
         return self.correct / self.total if self.total else 0.0
 
     @property
+    def sample_accuracy(self) -> float | None:
+        """Mean accuracy of one sample on its own, over every sample drawn (answer rows only)."""
+        flags = [f for q in self.questions for f in (q.get("sample_correct") or [])]
+        return sum(flags) / len(flags) if flags else None
+
+    @property
     def tokens_per_question(self) -> float:
         return self.completion_tokens / self.total if self.total else 0.0
 
     def as_dict(self, details: bool = True) -> dict:
         d = asdict(self)
-        d.update(accuracy=round(self.accuracy, 4), tokens_per_question=round(self.tokens_per_question, 1),
+        d.update(accuracy=round(self.accuracy, 4), sample_accuracy=self.sample_accuracy, tokens_per_question=round(self.tokens_per_question, 1),
                  samples_per_question=round(self.samples_drawn / max(self.total, 1), 2), wall_s=round(self.wall_s, 2))
         if not details:
             d.pop("questions")
@@ -248,7 +254,11 @@ def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, ma
             res.samples_drawn += result.samples_drawn
             res.wall_s += result.wall_s
             res.prompt_style = result.plan.get("prompt_style", res.prompt_style)
+            each = None  # which samples were right on their own (answer rows only: no checker runs)
+            if item.test is None and item.verify is None:
+                each = [is_correct(item, c.answer, c.text) for c in result.candidates]
             res.questions.append({"id": item.id, "answer": result.answer, "expected": item.answer, "correct": ok,
+                                  "sample_correct": each,
                                   "samples": result.samples_drawn, "completion_tokens": result.usage.completion_tokens,
                                   "votes": result.votes, "confidence": result.confidence})
         if progress:
