@@ -140,15 +140,15 @@ def main() -> int:
               f"fixed-{args.samples}: {100 * fixed.sample_accuracy:.1f}% (cot drew only sample 0 of each question)")
         print(f"[{style}] targets:")
         gain = 100 * (fixed.accuracy - cot.accuracy)
-        print(f"  vote@{args.samples} - cot = {gain:+.1f} points (target >= +8): {'met' if gain >= 8 else 'MISSED'}")
+        print(f"  vote@{args.samples} - cot = {gain:+.1f} points (target >= +8): {'met' if gain >= 8 - 1e-9 else 'MISSED'}")
         ratio = adaptive.completion_tokens / max(fixed.completion_tokens, 1)
         gap = 100 * (adaptive.accuracy - fixed.accuracy)
-        ok = ratio <= 0.60 and gap >= -2
+        ok = ratio <= 0.60 and gap >= -2 - 1e-9
         print(f"  adaptive/fixed tokens = {ratio:.2f} (target <= 0.60), accuracy {gap:+.1f} points "
               f"(target >= -2): {'met' if ok else 'MISSED'}")
         ratio = auto.completion_tokens / max(fixed.completion_tokens, 1)
         gap = 100 * (auto.accuracy - fixed.accuracy)
-        ok = ratio < 1 and gap >= 0
+        ok = ratio < 1 and gap >= -1e-9
         print(f"  auto/fixed tokens = {ratio:.2f} (target < 1), accuracy {gap:+.1f} points (target >= 0): "
               f"{'met' if ok else 'MISSED'}")
     if args.json_out:
