@@ -46,23 +46,30 @@ def path(sink):
 
 
 def test_agreeing_probe_answers_at_once(fake):
-    fake.enqueue(*finals("6", "6", "6.0"))
+    fake.enqueue(*finals("6", "6.0"))
     out, sink = run(auto, fake, samples=8)
     assert out.answer == "6"
-    assert [c.n for c in fake.calls] == [3]
-    assert path(sink) == ["probe ×3"]
-    assert out.confidence == pytest.approx(beta_confidence(3, 0))
-    assert "the 3 probe samples agree; stopped" in out.notes
+    assert [c.n for c in fake.calls] == [2]
+    assert path(sink) == ["probe ×2"]
+    assert out.confidence == pytest.approx(beta_confidence(2, 0))
+    assert "the 2 probe samples agree; stopped" in out.notes
+
+
+def test_probe_size_is_a_plan_knob(fake):
+    fake.enqueue(*finals("6", "6", "7", "6", "6"))
+    out, sink = run(auto, fake, samples=5, extra={"probe": 3})
+    assert [c.n for c in fake.calls] == [3, 2]
+    assert path(sink) == ["probe ×3", "vote ≤5"]
 
 
 def test_disagreement_escalates_to_an_adaptive_vote(fake):
-    # after 3: (2,1); 5: (4,1) = 0.89; 7: (6,1) = 0.965 >= 0.95
+    # after 2: (1,1); 4: (3,1) = 0.81; 6: (5,1) = 0.94; 8: (7,1) = 0.98 >= 0.95
     fake.enqueue(*finals("1", "2", "1", "1", "1", "1", "1", "1"))
-    out, sink = run(auto, fake, samples=12)
-    assert path(sink) == ["probe ×3", "vote ≤12"]
-    assert [c.n for c in fake.calls] == [3, 2, 2]
-    assert out.answer == "1" and out.votes == {"1": 6, "2": 1}
-    assert any(n.startswith("vote: stopped after 7 of 12 samples: leader's posterior 0.965") for n in out.notes)
+    out, sink = run(auto, fake, samples=16)
+    assert path(sink) == ["probe ×2", "vote ≤16"]
+    assert [c.n for c in fake.calls] == [2, 2, 2, 2]
+    assert out.answer == "1" and out.votes == {"1": 7, "2": 1}
+    assert any(n.startswith("vote: stopped after 8 of 16 samples: leader's posterior 0.980") for n in out.notes)
 
 
 def test_without_verifier_low_confidence_keeps_the_majority(fake):
@@ -70,7 +77,7 @@ def test_without_verifier_low_confidence_keeps_the_majority(fake):
     out, sink = run(auto, fake, samples=8)
     assert out.answer == "1" and out.votes == {"1": 3, "2": 2, "3": 2, "4": 1}
     assert out.candidates and len(out.candidates) == 8
-    assert path(sink) == ["probe ×3", "vote ≤8"]
+    assert path(sink) == ["probe ×2", "vote ≤8"]
     assert not sink.of(VerifyDone)
 
 
@@ -78,7 +85,7 @@ def test_pass_fail_verifier_checks_the_leaders_in_vote_order(fake):
     fake.enqueue(*finals("41", "42", "41"))
     check = ByAnswer({"42": 1.0}, pass_fail=True)
     out, sink = run(auto, fake, check, samples=3)
-    assert path(sink) == ["probe ×3", "verify"]
+    assert path(sink) == ["probe ×2", "vote ≤3", "verify"]
     assert check.seen == ["41", "42"]
     assert out.answer == "42" and out.chosen == 1
     assert out.votes == {"41": 2, "42": 1}  # the tally stays what the vote saw
@@ -97,8 +104,8 @@ def test_nothing_passes_escalates_to_best_of_n_then_refine_and_keeps_the_vote(fa
     fake.responder = lambda call, i: "Final answer: 40"
     check = ByAnswer({}, pass_fail=True)
     out, sink = run(auto, fake, check, samples=3, extra={"verify_samples": 2}, rounds=1)
-    assert path(sink)[:3] == ["probe ×3", "verify", "best-of-n"]
-    assert "refine" in path(sink)[3:]
+    assert path(sink)[:4] == ["probe ×2", "vote ≤3", "verify", "best-of-n"]
+    assert "refine" in path(sink)[4:]
     assert out.answer == "41"
     assert out.notes[-1] == "no candidate passed table; keeping the vote's answer"
     assert len(out.candidates) > 3  # the escalation's samples are reported too
@@ -108,7 +115,7 @@ def test_escalation_finds_a_passing_sample(fake):
     fake.enqueue(*finals("41", "42", "41"), *finals("43", "44"))
     out, sink = run(auto, fake, ByAnswer({"44": 1.0}, pass_fail=True), samples=3,
                     extra={"verify_samples": 3})
-    assert path(sink) == ["probe ×3", "verify", "best-of-n"]
+    assert path(sink) == ["probe ×2", "vote ≤3", "verify", "best-of-n"]
     assert out.answer == "44"
     assert "best-of-n: '44' passed table" in out.notes
 
@@ -146,7 +153,7 @@ def test_effort_auto_is_the_auto_strategy(fake):
     result = engine.run(Request("q", effort="auto"), ListSink(), backend=fake)
     assert result.strategy == "auto"
     assert result.plan["samples"] == 8
-    assert result.samples_drawn == 3
+    assert result.samples_drawn == 2
 
 
 @pytest.mark.model
@@ -155,6 +162,6 @@ def test_auto_on_the_embedded_model(think, embedded_model):
     assert proc.returncode == 0, proc.stderr.decode()
     doc = json.loads(proc.stdout)
     assert doc["strategy"] == "auto"
-    assert doc["notes"][0] == "probe: 3 samples"
-    assert 3 <= len(doc["samples"]) <= 8
+    assert doc["notes"][0] == "probe: 2 samples"
+    assert 2 <= len(doc["samples"]) <= 8
     assert doc["answer"] in [s["answer"] for s in doc["samples"]]

@@ -129,10 +129,10 @@ def test_many_sample_view_on_a_real_terminal(tmp_path, embedded_model):
     assert status == 0, screen
     assert ANSI.search(screen), "a terminal gets the Rich live view"
     text = ANSI.sub("", screen)
-    for row in ("#0 probe", "#1 probe", "#2 probe"):
+    for row in ("#0 probe", "#1 probe"):
         assert row in text, text[-3000:]
     assert "votes (" in text and "confidence" in text, "the running tally"
-    assert "path: probe ×3" in text, "the escalation path"
+    assert "path: probe ×2" in text, "the escalation path"
     assert "samples done" in text and "completion tokens" in text
     assert out.decode().strip(), "the answer still goes to stdout"
     summary = text.strip().splitlines()[-1]
