@@ -90,6 +90,14 @@ def test_winner_is_the_most_confident_voter_of_the_majority(fake):
     assert result.answer == "9.0"
 
 
+def test_a_marked_answer_speaks_for_its_bucket(fake):
+    fake.enqueue(Reply("6 * 7 = 42\n\nJustification:", [-0.1] * 6), Reply("So\nFinal answer: 42", [-0.9] * 3),
+                 Reply("Final answer: 7", [-0.2] * 3))
+    result, _ = ask(fake, samples=3, round_size=3)
+    assert result.votes == {"42": 2, "7": 1}
+    assert (result.chosen, result.answer) == (1, "42")
+
+
 def test_samples_without_an_answer_do_not_vote(fake):
     fake.enqueue("", "Final answer: 8", "", "Final answer: 8")
     result, _ = ask(fake, samples=4, round_size=4)

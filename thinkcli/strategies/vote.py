@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from thinkcli.answers import extract
 from thinkcli.engine import BudgetExhausted
 from thinkcli.events import Generation, Vote
 from thinkcli.strategies import voting
@@ -70,10 +71,15 @@ class Ballot:
 
 
 def _pick(bucket: voting.Bucket, cands: list[Candidate]) -> int:
-    """The sample that speaks for a bucket: its most confident voter, else its first."""
+    """The sample that speaks for a bucket: one that marked its answer ("Final answer:")
+    over one whose whole reply stands as the answer, then the most confident, then the first."""
     voters = [c for c in cands if c.sample in bucket.samples]
-    scored = [c for c in voters if c.mean_logprob is not None]
-    return max(scored, key=lambda c: c.mean_logprob).sample if scored else voters[0].sample
+
+    def rank(c: Candidate):
+        marked = extract(c.text).marked
+        return (marked, c.mean_logprob is not None, c.mean_logprob or 0.0, -c.sample)
+
+    return max(voters, key=rank).sample
 
 
 def draw_round(problem: Problem, plan: Plan, meter, sink, ballot: Ballot, n: int, label: str = "vote") -> None:
