@@ -23,7 +23,7 @@ from thinkcli.errors import UsageError
 from thinkcli.events import RoundStarted, VerifyDone, VerifyStarted
 from thinkcli.strategies import voting
 from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
-from thinkcli.strategies.vote import Ballot, anytime, draw_round, run_ballot
+from thinkcli.strategies.vote import Ballot, anytime, draw_round, representative, run_ballot
 from thinkcli.verify import base as vbase
 
 # Samples drawn before deciding whether the question is easy. Measured on the embedded
@@ -96,7 +96,8 @@ def escalate_with_verifier(problem: Problem, plan: Plan, meter, verifier, sink, 
     try:
         sink.emit(RoundStarted("verify"))
         leaders = voting.ranked(ballot.buckets)[:CHECK_TOP]
-        reps = [next(c for c in ballot.candidates if c.sample == b.samples[0]) for b in leaders]
+        by_sample = {c.sample: c for c in ballot.candidates}
+        reps = [by_sample[representative(b, ballot.candidates)] for b in leaders]
         weighted: list[tuple[float, Candidate]] = []
         for bucket, rep in zip(leaders, reps, strict=True):
             verdict = _check(verifier, problem.question, rep, sink)

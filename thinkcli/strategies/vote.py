@@ -64,13 +64,13 @@ class Ballot:
         chosen = None
         answer = None
         if top is not None:
-            chosen = _pick(top, self.candidates)
+            chosen = representative(top, self.candidates)
             answer = next(c.answer for c in self.candidates if c.sample == chosen)
         return Outcome(answer, list(self.candidates), chosen=chosen, votes=self.votes() or None,
                        confidence=conf, notes=list(notes))
 
 
-def _pick(bucket: voting.Bucket, cands: list[Candidate]) -> int:
+def representative(bucket: voting.Bucket, cands: list[Candidate]) -> int:
     """The sample that speaks for a bucket: one that marked its answer ("Final answer:")
     over one whose whole reply stands as the answer, then the most confident, then the first."""
     voters = [c for c in cands if c.sample in bucket.samples]
