@@ -165,3 +165,17 @@ def test_auto_on_the_embedded_model(think, embedded_model):
     assert doc["notes"][0] == "probe: 2 samples"
     assert 2 <= len(doc["samples"]) <= 8
     assert doc["answer"] in [s["answer"] for s in doc["samples"]]
+
+
+def test_readme_presets_table_matches_the_code():
+    import re
+
+    from tests.conftest import ROOT
+    from thinkcli.strategies import EFFORTS
+
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(low|medium|high|auto)`[^|]*\| ([^|]+)\| (\d+) \|", text, re.MULTILINE)
+    assert {name for name, _, _ in rows} == set(EFFORTS)
+    for name, strategy, samples in rows:
+        assert f"`{EFFORTS[name]['strategy']}`" in strategy
+        assert int(samples) == EFFORTS[name]["samples"]

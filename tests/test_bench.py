@@ -188,3 +188,13 @@ def test_bench_humaneval_on_the_real_model(think, embedded_model):
     lines = proc.stdout.decode().splitlines()
     assert lines[0].split()[:4] == ["strategy", "samples", "style", "accuracy"]
     assert lines[1].split()[:3] == ["cot", "1", "direct"] and "/1)" in lines[1]
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from thinkcli.errors import ThinkError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(ThinkError, match=r"--plot needs matplotlib; pip install 'thinkcli\[plot\]'"):
+        bench.plot_check(str(tmp_path / "x.png"))
