@@ -57,7 +57,7 @@ def test_best_of_n_with_no_passing_sample_exits_4(think, embedded_model, tmp_pat
 
 
 def test_best_of_n_with_a_second_judge_model(think, embedded_model):
-    doc = ask(think, embedded_model, "--strategy", "best-of-n", "-n", "2", "--max-tokens", "12",
+    doc = ask(think, embedded_model, "--strategy", "best-of-n", "-n", "2", "--max-tokens", "8",
               "--judge-model", str(embedded_model))
     details = [s["verdict"]["detail"] for s in doc["samples"]]
     assert all(d.startswith("judge ") for d in details), details
@@ -74,7 +74,7 @@ def test_refine_keeps_a_scored_version(think, embedded_model):
 
 
 def test_beam_search_finishes_beams(think, embedded_model):
-    doc = ask(think, embedded_model, "--strategy", "beam", "--beam-width", "2", "--max-tokens", "24")
+    doc = ask(think, embedded_model, "--strategy", "beam", "--beam-width", "2", "--max-tokens", "16")
     assert doc["samples"]  # the beams that finished, at whatever depth each did
     assert doc["chosen"] == max(doc["samples"], key=lambda s: s["score"])["index"]
     for s in doc["samples"]:
