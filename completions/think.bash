@@ -8,12 +8,19 @@ _think() {
         w="${COMP_WORDS[i]}"
         case "$path $w" in
             "think ask") path="think ask" ;;
+            "think logs") path="think logs" ;;
+            "think bench") path="think bench" ;;
+            "think fix") path="think fix" ;;
             "think models") path="think models" ;;
             "think config") path="think config" ;;
+            "think keys") path="think keys" ;;
             "think config get") path="think config get" ;;
             "think config set") path="think config set" ;;
             "think config unset") path="think config unset" ;;
             "think config path") path="think config path" ;;
+            "think keys set") path="think keys set" ;;
+            "think keys list") path="think keys list" ;;
+            "think keys unset") path="think keys unset" ;;
         esac
     done
     case "$path" in
@@ -28,12 +35,24 @@ _think() {
                 --temperature|-t) return ;;
                 --seed) return ;;
                 --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
+                --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
+                --confidence) return ;;
+                --judge-model) return ;;
+                --rounds) return ;;
+                --beam-width) return ;;
+                --think-min) return ;;
+                --think-max) return ;;
                 --max-total-tokens) return ;;
                 --time-limit) return ;;
                 --max-cost) return ;;
+                --verify) return ;;
+                --verify-timeout) return ;;
                 --threads) return ;;
+                --base-url) return ;;
+                --parallel) return ;;
+                --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --max-total-tokens --time-limit --max-cost --threads --json --quiet -q --version --help models config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models config keys" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -45,12 +64,59 @@ _think() {
                 --temperature|-t) return ;;
                 --seed) return ;;
                 --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
+                --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
+                --confidence) return ;;
+                --judge-model) return ;;
+                --rounds) return ;;
+                --beam-width) return ;;
+                --think-min) return ;;
+                --think-max) return ;;
                 --max-total-tokens) return ;;
                 --time-limit) return ;;
                 --max-cost) return ;;
+                --verify) return ;;
+                --verify-timeout) return ;;
                 --threads) return ;;
+                --base-url) return ;;
+                --parallel) return ;;
+                --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --max-total-tokens --time-limit --max-cost --threads --json --quiet -q --version --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --threads --base-url --parallel --max-retries --json --quiet -q --version --help " -- "$cur")) ;;
+        "think logs")
+            case "$prev" in
+                --count|-n) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--count -n --json --path --help " -- "$cur")) ;;
+        "think bench")
+            case "$prev" in
+                --strategy) return ;;
+                --samples|-n) return ;;
+                --prompt-style) return ;;
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --limit) return ;;
+                --seed) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --confidence) return ;;
+                --timeout) return ;;
+                --threads) return ;;
+                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "--strategy --samples -n --prompt-style --fixed --model -m --limit --seed --max-tokens --temperature -t --confidence --timeout --threads --json --plot --help " -- "$cur")) ;;
+        "think fix")
+            case "$prev" in
+                --verify) return ;;
+                --verify-timeout) return ;;
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --effort|-e) COMPREPLY=($(compgen -W "low medium high auto" -- "$cur")); return ;;
+                --samples|-n) return ;;
+                --strategy) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --seed) return ;;
+                --patch) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "--verify --verify-timeout --model -m --effort -e --samples -n --strategy --max-tokens --temperature -t --seed --dry-run --patch --quiet -q --help " -- "$cur")) ;;
         "think models")
             case "$prev" in
             esac
@@ -72,6 +138,23 @@ _think() {
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think config path")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
+        "think keys")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help set list unset" -- "$cur")) ;;
+        "think keys set")
+            case "$prev" in
+                --base-url) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--base-url --help " -- "$cur")) ;;
+        "think keys list")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
+        "think keys unset")
             case "$prev" in
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
