@@ -45,7 +45,8 @@ class Cmd:
 
 
 def _first_line(text: str | None) -> str:
-    return (text or "").strip().split("\n")[0].replace("`", "").strip()
+    # Help text is Rich markup: `\[` is a literal bracket there.
+    return (text or "").strip().split("\n")[0].replace("`", "").replace("\\[", "[").strip()
 
 
 def _choices_and_kind(p) -> tuple[list[str], str]:
