@@ -81,3 +81,37 @@ def test_opt_outs_disable_the_live_view_on_a_terminal(tmp_path, opt_out):
     assert not ANSI.search(screen), screen
     assert "thinking…" not in screen
     assert "$0.0000 local" in screen  # the summary line still comes
+
+
+def _final_frame(text: str, answer: str) -> str:
+    """Drive a LiveRenderer on an in-memory terminal through one sample; return the last frame."""
+    import io
+
+    from rich.console import Console
+
+    from thinkcli.events import Final, SampleDone, SampleStarted, Token, Usage
+    from thinkcli.ui.live import LiveRenderer
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
+    live = LiveRenderer(console=console)
+    live.emit(SampleStarted(0))
+    for word in text.split(" "):
+        live.emit(Token(0, word + " "))
+    live.emit(SampleDone(0, answer, Usage(5, 3)))
+    from types import SimpleNamespace
+
+    live.emit(Final(SimpleNamespace(answer=answer, local=True, cost_usd=0.0)))
+    frame = Console(file=io.StringIO(), width=80, color_system=None)
+    frame.print(live.render())
+    return frame.file.getvalue()
+
+
+def test_final_frame_does_not_repeat_a_whole_reply_answer():
+    frame = _final_frame("Rivers flow to the sea.", "Rivers flow to the sea.")
+    assert "Rivers flow" not in frame and "╭" not in frame  # stdout prints it next
+    assert "tokens" in frame
+
+
+def test_final_frame_keeps_the_reasoning_of_a_marked_answer():
+    frame = _final_frame("3 and 4 make 7.\nFinal answer: 7", "7")
+    assert "answer: 7" in frame and "3 and 4 make 7." in frame

@@ -75,6 +75,7 @@ class LiveRenderer:
         self.tally: Vote | None = None
         self.rounds: list[str] = []
         self.notice = ""
+        self.collapsed = False  # set at the end when the panel would repeat the answer
         self.tokens = 0
         self.prompt_tokens = 0
         self.cost = ""
@@ -127,6 +128,10 @@ class LiveRenderer:
             self.notice = f"{event.budget} budget reached ({event.detail}); keeping the best answer so far"
         elif isinstance(event, Final):
             self.cost = cost_text(event.result)
+            answer = (event.result.answer or "").strip()
+            rows = list(self.rows.values())
+            # The whole reply is the answer and stdout prints it next: don't show it twice.
+            self.collapsed = len(rows) == 1 and bool(answer) and answer == "".join(rows[0].text).strip()
             self.stop()
 
     def stop(self) -> None:
@@ -164,9 +169,12 @@ class LiveRenderer:
         return self._render_many(rows)
 
     def _render_one(self, row: Row | None):
+        if self.collapsed:
+            return self.status()
         text = "".join(row.text) if row else ""
         lines = text.splitlines()[-PANEL_LINES:] or [""]
-        title = "thinking…" if not (row and row.done) else f"answer: {row.answer or '?'}"
+        shown = (row.answer or "?").strip().split("\n")[0][:60] if row else ""
+        title = "thinking…" if not (row and row.done) else f"answer: {shown}"
         if row and row.verdict:
             title += f" · {row.verdict}"
         return Group(Panel(Text("\n".join(lines)), title=title, title_align="left", border_style="blue"), self.status())
