@@ -12,15 +12,15 @@ _think() {
             "think bench") path="think bench" ;;
             "think fix") path="think fix" ;;
             "think models") path="think models" ;;
-            "think config") path="think config" ;;
             "think keys") path="think keys" ;;
+            "think config") path="think config" ;;
+            "think keys set") path="think keys set" ;;
+            "think keys list") path="think keys list" ;;
+            "think keys unset") path="think keys unset" ;;
             "think config get") path="think config get" ;;
             "think config set") path="think config set" ;;
             "think config unset") path="think config unset" ;;
             "think config path") path="think config path" ;;
-            "think keys set") path="think keys set" ;;
-            "think keys list") path="think keys list" ;;
-            "think keys unset") path="think keys unset" ;;
         esac
     done
     case "$path" in
@@ -52,7 +52,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models config keys" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models keys config" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -121,6 +121,23 @@ _think() {
             case "$prev" in
             esac
             COMPREPLY=($(compgen -W "--json --help " -- "$cur")) ;;
+        "think keys")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help set list unset" -- "$cur")) ;;
+        "think keys set")
+            case "$prev" in
+                --base-url) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--base-url --help " -- "$cur")) ;;
+        "think keys list")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
+        "think keys unset")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think config")
             case "$prev" in
             esac
@@ -138,23 +155,6 @@ _think() {
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think config path")
-            case "$prev" in
-            esac
-            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
-        "think keys")
-            case "$prev" in
-            esac
-            COMPREPLY=($(compgen -W "--help set list unset" -- "$cur")) ;;
-        "think keys set")
-            case "$prev" in
-                --base-url) return ;;
-            esac
-            COMPREPLY=($(compgen -W "--base-url --help " -- "$cur")) ;;
-        "think keys list")
-            case "$prev" in
-            esac
-            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
-        "think keys unset")
             case "$prev" in
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;

