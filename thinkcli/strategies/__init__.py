@@ -44,6 +44,9 @@ MIN_SAMPLES: dict[str, int] = {"vote": 5, "auto": 8, "best-of-n": 4, "mcts": 8}
 # Small models reason worse when asked to think step by step (measured on the
 # embedded SmolLM2-135M: 11% vs 15% per sample); they get direct prompts.
 DIRECT_MODELS = ("smollm2", "smollm-", "135m", "360m")
+# Their answers also scatter at 0.7: on the shipped arithmetic set a lower temperature
+# made every sampling strategy at least as accurate (vote of 8: 22% at 0.4 vs 14% at 0.7).
+SMALL_MODEL_TEMPERATURE = 0.4
 
 
 def default_prompt_style(model_name: str) -> str:
@@ -55,6 +58,18 @@ def default_prompt_style(model_name: str) -> str:
     """
     name = model_name.lower()
     return "direct" if any(tag in name for tag in DIRECT_MODELS) else "steps"
+
+
+def model_defaults(model_name: str) -> dict:
+    """The knobs a preset sets per model: prompt style and sampling temperature.
+
+    >>> model_defaults("smollm2-135m")
+    {'prompt_style': 'direct', 'temperature': 0.4}
+    >>> model_defaults("gpt-4o-mini")
+    {'prompt_style': 'steps', 'temperature': 0.7}
+    """
+    style = default_prompt_style(model_name)
+    return {"prompt_style": style, "temperature": SMALL_MODEL_TEMPERATURE if style == "direct" else 0.7}
 
 
 def get(name: str) -> Callable[..., Outcome]:
@@ -73,7 +88,7 @@ def get(name: str) -> Callable[..., Outcome]:
 def plan_for(effort: str, model_name: str, **overrides) -> Plan:
     """The plan for an effort level on a model, with the user's overrides (None = keep)."""
     preset = dict(EFFORTS.get(effort) or EFFORTS["low"])
-    plan = Plan(prompt_style=default_prompt_style(model_name))
+    plan = Plan(**model_defaults(model_name))
     plan = replace(plan, **{k: v for k, v in preset.items() if k in Plan.__dataclass_fields__})
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "strategy" in changes and "samples" not in changes and changes["strategy"] != plan.strategy:
