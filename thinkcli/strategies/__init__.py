@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from thinkcli.strategies.base import Outcome, Plan, Problem
+if TYPE_CHECKING:
+    from thinkcli.strategies.base import Outcome, Plan, Problem
 
 __all__ = ["STRATEGIES", "EFFORTS", "Plan", "Problem", "Outcome", "get", "plan_for"]
 
@@ -87,6 +89,10 @@ def get(name: str) -> Callable[..., Outcome]:
 
 def plan_for(effort: str, model_name: str, **overrides) -> Plan:
     """The plan for an effort level on a model, with the user's overrides (None = keep)."""
+    from thinkcli.strategies.base import (
+        Plan,  # here, not at import: `think --help` reads only the table
+    )
+
     preset = dict(EFFORTS.get(effort) or EFFORTS["low"])
     plan = Plan(**model_defaults(model_name))
     plan = replace(plan, **{k: v for k, v in preset.items() if k in Plan.__dataclass_fields__})
@@ -94,3 +100,11 @@ def plan_for(effort: str, model_name: str, **overrides) -> Plan:
     if "strategy" in changes and "samples" not in changes and changes["strategy"] != plan.strategy:
         changes.setdefault("samples", max(plan.samples, MIN_SAMPLES.get(changes["strategy"], 1)))
     return replace(plan, **changes)
+
+
+def __getattr__(name: str):
+    if name in ("Outcome", "Plan", "Problem"):
+        from thinkcli.strategies import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
