@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import re
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,3 +168,34 @@ def run_think(*args: str, input: str | bytes | None = None, env: dict | None = N
 @pytest.fixture
 def think():
     return run_think
+
+
+def run_in_pty(args: list[str], env: dict, timeout: float = 240, rows: int = 24, cols: int = 80
+               ) -> tuple[int, str, bytes]:
+    """Run the CLI with stderr on a real pseudo-terminal (rows x cols) and stdout on a pipe;
+    return the exit status, everything the terminal received, and stdout."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "thinkcli", *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the pty
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    else:
+        proc.kill()
+    out = proc.stdout.read()
+    status = proc.wait(timeout=30)
+    os.close(master)
+    return status, b"".join(chunks).decode("utf-8", "replace"), out

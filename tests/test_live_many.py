@@ -3,21 +3,13 @@ events, and as a person sees it with the real model on a pseudo-terminal."""
 
 from __future__ import annotations
 
-import fcntl
 import io
 import os
-import pty
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
 
 import pytest
 from rich.console import Console
 
-from tests.conftest import ANSI
+from tests.conftest import ANSI, run_in_pty
 from thinkcli.events import (
     Generation,
     RoundStarted,
@@ -90,42 +82,15 @@ def test_many_samples_keep_the_newest_rows(live):
     assert "… 4 earlier samples not shown" in text
 
 
-def run_in_pty(args: list[str], env: dict, timeout: float = 240) -> tuple[int, str, bytes]:
-    """Run the CLI with stderr on a 100x30 pty and stdout on a pipe."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "thinkcli", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    else:
-        proc.kill()
-    out = proc.stdout.read()
-    status = proc.wait(timeout=30)
-    os.close(master)
-    return status, b"".join(chunks).decode("utf-8", "replace"), out
-
-
 @pytest.mark.model
 def test_many_sample_view_on_a_real_terminal(tmp_path, embedded_model):
     env = {**os.environ, "THINK_CONFIG_DIR": str(tmp_path), "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     env.pop("PRE_COMMIT", None)
     status, screen, out = run_in_pty(
-        ["--strategy", "auto", "-n", "4", "--max-tokens", "20", "--seed", "5", "-t", "1.0", "What is 2 + 3?"], env)
+        ["--strategy", "auto", "-n", "4", "--max-tokens", "20", "--seed", "5", "-t", "1.0", "What is 2 + 3?"], env,
+        rows=30, cols=100,
+    )
     assert status == 0, screen
     assert ANSI.search(screen), "a terminal gets the Rich live view"
     text = ANSI.sub("", screen)

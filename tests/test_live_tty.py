@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
 
 import pytest
 
-from tests.conftest import ANSI
+from tests.conftest import ANSI, run_in_pty
 
 pytestmark = pytest.mark.model
-
-
-def run_in_pty(args: list[str], env: dict, timeout: float = 180) -> tuple[int, str, bytes]:
-    """Run the CLI with stderr on a pty (80x24) and stdout on a pipe; return status, screen bytes as text, stdout."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "thinkcli", *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # the child closed the pty
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    out = proc.stdout.read()
-    status = proc.wait(timeout=30)
-    os.close(master)
-    return status, b"".join(chunks).decode("utf-8", "replace"), out
 
 
 def test_live_view_streams_reasoning_and_ends_with_the_summary(tmp_path):
