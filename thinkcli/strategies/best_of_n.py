@@ -10,9 +10,14 @@ or none (self-certainty) all N are drawn together and the best score wins.
 
 from __future__ import annotations
 
-from thinkcli.events import SampleDone
-from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, to_candidate
-from thinkcli.strategies.scoring import anytime, blind_note, default_verifier, outcome_of, score
+from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
+from thinkcli.strategies.scoring import (
+    anytime,
+    blind_note,
+    default_verifier,
+    outcome_of,
+    scored_candidate,
+)
 
 
 def best_of_n(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
@@ -22,10 +27,7 @@ def best_of_n(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     notes: list[str] = []
 
     def judged(gen) -> Candidate:
-        cand = to_candidate(gen)
-        score(checker, problem.question, cand, sink)
-        # SampleDone carries the score, so it is announced after the verdict.
-        sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text))
+        cand = scored_candidate(checker, problem.question, gen, sink)
         cands.append(cand)
         return cand
 

@@ -16,9 +16,15 @@ from __future__ import annotations
 import re
 
 from thinkcli import prompts
-from thinkcli.events import RoundStarted, SampleDone
-from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, to_candidate
-from thinkcli.strategies.scoring import anytime, blind_note, default_verifier, outcome_of, score
+from thinkcli.events import RoundStarted
+from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
+from thinkcli.strategies.scoring import (
+    anytime,
+    blind_note,
+    default_verifier,
+    outcome_of,
+    scored_candidate,
+)
 
 _NOTHING = re.compile(
     r"^\W*(?:no issues?|nothing (?:needs )?(?:to )?fix|no (?:errors?|mistakes?|problems?)(?: found)?"
@@ -58,9 +64,7 @@ def refine(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     history: list[str] = []  # earlier (attempt, review) pairs, as Self-Refine keeps them
 
     def scored(gen) -> Candidate:
-        cand = to_candidate(gen)
-        score(checker, problem.question, cand, sink)
-        sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text))
+        cand = scored_candidate(checker, problem.question, gen, sink)
         versions.append(cand)
         return cand
 

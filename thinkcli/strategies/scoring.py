@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from thinkcli.events import VerifyDone, VerifyStarted
-from thinkcli.strategies.base import Candidate, Outcome
+from thinkcli.events import SampleDone, VerifyDone, VerifyStarted
+from thinkcli.strategies.base import Candidate, Outcome, to_candidate
 from thinkcli.verify import base as vbase
 
 
@@ -26,6 +26,15 @@ def score(verifier, question: str, cand: Candidate, sink) -> vbase.Verdict:
     cand.score = verdict.score
     sink.emit(VerifyDone(cand.sample, verdict))
     return verdict
+
+
+def scored_candidate(verifier, question: str, gen, sink) -> Candidate:
+    """A generation as a candidate with its verdict, announced with its score: SampleDone
+    carries the score, so it comes after the verdict."""
+    cand = to_candidate(gen)
+    score(verifier, question, cand, sink)
+    sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text))
+    return cand
 
 
 def rank(cand: Candidate) -> tuple[int, float]:
