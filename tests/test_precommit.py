@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.faultserver import FaultServer
-from tests.test_fix import BUGGY, GOOD, PYTEST, RIGHT, WRONG_1, state
+from tests.test_fix import BUGGY, GOOD, PYTEST, RIGHT, TESTS, WRONG_1, state
 from tests.test_sandbox import git
 from thinkcli.verify.sandbox import Sandbox
 
@@ -40,9 +40,7 @@ def project(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "repo"
     (root / "tests").mkdir(parents=True)
     (root / "calc.py").write_text(GOOD)
-    (root / "tests" / "test_calc.py").write_text(
-        "from calc import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
-        "def test_mul():\n    assert mul(2, 3) == 6\n")
+    (root / "tests" / "test_calc.py").write_text(TESTS)
     (root / "conftest.py").write_text("")
     (root / "other.py").write_text("X = 1\n")
     (root / "notes.md").write_text("# notes\n")
