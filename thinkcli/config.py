@@ -50,8 +50,7 @@ SCHEMA: dict[str, tuple[type, Any, str]] = {
     "read_timeout": (float, 120.0, "seconds to wait for remote data"),
     "verify_timeout": (float, 60.0, "seconds a --verify command may run"),
 }
-# Tables whose keys the user names: aliases.NAME = "ref", providers.NAME.FIELD = "...".
-TABLES = {"aliases": str, "providers": dict}
+# The fields a providers.NAME table may set (aliases.NAME takes any name, a model reference).
 PROVIDER_FIELDS = {"base_url": str, "api_key_env": str}
 
 

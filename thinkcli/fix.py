@@ -60,7 +60,6 @@ class FixOptions:
 class Target:
     path: str  # relative to the project root, '/'-separated
     text: str  # the version being fixed (staged or working tree)
-    staged: bool  # True when ``text`` came from the index
 
 
 def fix_plan(effort: str, strategy: str | None, samples: int | None) -> tuple[str, int]:
@@ -116,11 +115,10 @@ def read_targets(names: list[str], root: Path, in_git: bool, staged_mode: bool) 
     targets = []
     for path in dict.fromkeys(names):
         data: bytes | None = None
-        from_index = False
         if in_git and (staged_mode or path in staged_paths):
             blob = git(["cat-file", "blob", f":{path}"], root, check=False)
             if blob.returncode == 0:
-                data, from_index = blob.stdout, True
+                data = blob.stdout
         if data is None:
             full = root / path
             if full.is_dir():
@@ -135,7 +133,7 @@ def read_targets(names: list[str], root: Path, in_git: bool, staged_mode: bool) 
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{path} is not UTF-8 text") from None
-        targets.append(Target(path, text, from_index))
+        targets.append(Target(path, text))
     return targets
 
 
