@@ -16,7 +16,7 @@ from thinkcli.backends.models import resolve
 from thinkcli.backends.openai import OpenAIBackend, base_url_for
 from thinkcli.engine import Budgets, Request, run
 from thinkcli.errors import ConfigError, UsageError
-from thinkcli.events import BudgetStop, ListSink, Usage
+from thinkcli.events import BudgetStop, ListSink, Spend, Usage
 
 KEY = "sk-stored-abcdef0123456789"
 
@@ -132,10 +132,13 @@ def test_a_remote_run_costs_the_reported_tokens_at_the_table_price():
                      "prompt_tokens_details": {"cached_tokens": 400}})
 
     b = OpenAIBackend("gpt-4o-mini", "http://x.test/v1", display="openai:gpt-4o-mini", transport=httpx.MockTransport(handler))
-    result = run(Request("What is 2 + 2?", max_tokens=64), ListSink(), backend=b)
+    sink = ListSink()
+    result = run(Request("What is 2 + 2?", max_tokens=64), sink, backend=b)
     b.close()
     assert result.answer == "4" and result.local is False
     assert result.cost_usd == pytest.approx((600 * 0.15 + 400 * 0.075 + 2000 * 0.60) / 1e6)
+    [spend] = sink.of(Spend)  # the running total the live view shows, once per finished sample
+    assert (spend.cost_usd, spend.local, spend.usage.completion_tokens) == (result.cost_usd, False, 2000)
 
 
 def test_max_cost_stops_before_a_request_that_could_overspend():

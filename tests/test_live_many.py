@@ -15,6 +15,7 @@ from thinkcli.events import (
     RoundStarted,
     SampleDone,
     SampleStarted,
+    Spend,
     Token,
     Usage,
     VerifyDone,
@@ -71,6 +72,16 @@ def test_tally_confidence_verdicts_and_path(live):
     assert "failed: 1 failed" in text
     assert "60 prompt + 3 completion tokens" in text and "3/3 samples done" in text
     assert "→ 13" in [line for line in text.splitlines() if line.startswith("#1")][0]
+
+
+def test_status_shows_the_cost_so_far(live):
+    stream(live, 0, "Final answer: 4")
+    stream(live, 1, "Final answer:")
+    assert "$" not in screen_of(live)  # nothing is spent until a sample finishes
+    live.emit(Spend(Usage(120, 30), 0.000345))
+    assert "$0.0003 so far" in screen_of(live)
+    live.emit(Spend(Usage(240, 60), None))
+    assert "cost n/a" in screen_of(live)
 
 
 def test_many_samples_keep_the_newest_rows(live):

@@ -134,3 +134,23 @@ def test_budget_forcing_needs_a_template_endpoint_this_server_lacks(think, llama
     proc = think(*args(llama_server, "--strategy", "budget"))
     assert proc.returncode == 1
     assert "raw text continuation" in proc.stderr.decode() and b"Traceback" not in proc.stderr
+
+
+def test_live_view_shows_the_cost_so_far(llama_server, tmp_path):
+    # Priced through the user's price table, the status line carries the running cost
+    # after each finished sample, and the summary the final one.
+    from tests.conftest import ANSI, run_in_pty
+
+    (tmp_path / "prices.toml").write_text('[models."smollm"]\ninput = 1000.0\noutput = 2000.0\n')
+    env = {**os.environ, "THINK_CONFIG_DIR": str(tmp_path), "TERM": "xterm-256color",
+           "THINK_HISTORY_DB": str(tmp_path / "history.db")}
+    env.pop("NO_COLOR", None)
+    status, screen, out = run_in_pty(
+        ["What is 2 + 2?", "-m", "openai:smollm", "--base-url", llama_server, "--max-tokens", "24", "--seed", "3",
+         "--strategy", "best-of-n", "-n", "4", "--parallel", "1"], env, rows=30, cols=120)
+    assert status == 0, screen
+    text = ANSI.sub("", screen)
+    assert " so far" in text, text[-3000:]
+    assert "cost n/a" not in text
+    summary = text.strip().splitlines()[-1]
+    assert "4 samples" in summary and "$" in summary and "so far" not in summary

@@ -26,6 +26,7 @@ from thinkcli.events import (
     SampleDone,
     SampleStarted,
     Sink,
+    Spend,
     Token,
     Usage,
 )
@@ -236,6 +237,7 @@ class Meter:
                     self.finished.add(event.sample)
                     self.usage = self.usage + event.usage
                     self.sink.emit(event)
+                    self._spent()
                 else:
                     self.sink.emit(event)
                 yield event
@@ -248,6 +250,11 @@ class Meter:
             if spent:
                 self.streaming_tokens -= spent
                 self.usage = self.usage + Usage(completion_tokens=spent)
+                self._spent()
+
+    def _spent(self) -> None:
+        local = bool(getattr(self.backend.capabilities, "local", False))
+        self.sink.emit(Spend(self.usage, self.cost, local))
 
     def _check_running(self) -> None:
         b = self.budgets
@@ -379,6 +386,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
                 "prompt_style": plan.prompt_style,
                 "max_tokens": plan.max_tokens,
                 "temperature": plan.temperature,
+                "confidence": plan.confidence,
                 "seed": plan.seed,
             },
         )

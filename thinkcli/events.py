@@ -131,6 +131,15 @@ class RoundStarted(Event):
 
 
 @dataclass
+class Spend(Event):
+    """The run's totals so far, after each finished (or cut-off) sample: what the live view shows."""
+
+    usage: Usage
+    cost_usd: float | None  # None when the model's price is unknown
+    local: bool = False
+
+
+@dataclass
 class BudgetStop(Event):
     budget: str  # 'tokens' | 'time' | 'cost'
     detail: str = ""

@@ -3,7 +3,7 @@
 One sample gets a panel with its newest lines; several samples get one compact
 row each (newest text, tokens, the answer as soon as its line is written, the
 verdict), then the running vote tally with its confidence, the escalation path
-(auto's probe → vote → verify), and the total tokens so far.
+(auto's probe → vote → verify), and the total tokens and cost so far.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from thinkcli.events import (
     RoundStarted,
     SampleDone,
     SampleStarted,
+    Spend,
     Token,
     VerifyDone,
     VerifyStarted,
@@ -64,6 +65,21 @@ class Row:
             found = extract(head)
             if found.marked:
                 self.answer = found.answer
+
+
+def _running_cost(spend: Spend) -> str:
+    """
+    >>> from thinkcli.events import Usage
+    >>> _running_cost(Spend(Usage(10, 5), 0.00123, local=False)), _running_cost(Spend(Usage(), None))
+    ('$0.0012 so far', 'cost n/a')
+    >>> _running_cost(Spend(Usage(10, 5), 0.0, local=True))
+    '$0.0000 local'
+    """
+    if spend.local:
+        return "$0.0000 local"
+    if spend.cost_usd is None:
+        return "cost n/a"
+    return f"${spend.cost_usd:.4f} so far"
 
 
 class LiveRenderer:
@@ -107,6 +123,8 @@ class LiveRenderer:
             row.done = True
             row.answer = event.answer
             row.tokens = event.usage.completion_tokens or row.tokens
+        elif isinstance(event, Spend):
+            self.cost = _running_cost(event)
         elif isinstance(event, Vote):
             self.tally = event
         elif isinstance(event, VerifyStarted):
