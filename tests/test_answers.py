@@ -181,8 +181,17 @@ def test_a_third_answer_only_lowers_the_dirichlet_confidence(lead, other, third)
     assert voting.dirichlet_confidence([lead, other, third]) <= voting.dirichlet_confidence([lead, other]) + 1e-9
 
 
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["1", "2", "3", "4", "5", "6", "7", "8"])), max_size=16))
+def test_futility_fires_exactly_when_enough_answers_and_none_agree(answers):
+    buckets = voting.tally((i, a, None) for i, a in enumerate(answers))
+    given = [a for a in answers if a is not None]
+    assert voting.futile(buckets) == (len(given) >= voting.FUTILE_AFTER and len(set(given)) == len(given))
+    if voting.futile(buckets):  # and then the vote is all ties, so the tie-break picks
+        assert voting.top_two(buckets) == (1, 1)
+
+
 @pytest.mark.parametrize("name", ["thinkcli.answers", "thinkcli.strategies.voting", "thinkcli.bench",
-                                  "thinkcli.ui.summary", "thinkcli.strategies"])
+                                  "thinkcli.ui.summary", "thinkcli.ui.live", "thinkcli.strategies"])
 def test_doctests_of_the_pure_helpers(name):
     import doctest
     import importlib

@@ -14,10 +14,12 @@ from thinkcli.events import ListSink, SampleDone, Vote
 from thinkcli.strategies.voting import beta_confidence
 
 
-def ask(fake, samples, round_size=2, confidence=None, **kw):
+def ask(fake, samples, round_size=2, confidence=None, extra=None, **kw):
     overrides = {"round_size": round_size}
     if confidence is not None:
         overrides["confidence"] = confidence
+    if extra is not None:
+        overrides["extra"] = extra
     sink = ListSink()
     result = engine.run(Request("q", strategy="vote", samples=samples, plan_overrides=overrides, **kw), sink,
                         backend=fake)
@@ -114,11 +116,59 @@ def test_no_answers_at_all(fake):
 
 
 def test_each_sample_gets_a_distinct_derived_seed(fake):
-    fake.enqueue(*answers("1", "2", "3", "4", "5", "6"))
+    fake.enqueue(*answers("1", "2", "1", "2", "1", "2"))
     ask(fake, samples=6, seed=100)
     # The Meter offsets each call by its first run-wide index; the backend adds the index within it.
     assert [c.params.seed for c in fake.calls] == [100, 102, 104]
     assert all(c.params.temperature == 0.7 for c in fake.calls)
+
+
+def test_futility_stops_when_no_two_answers_agree(fake):
+    # Four answered samples, four different answers: the vote gives up and the tie-break picks.
+    fake.enqueue(Reply("Final answer: 3", [-2.0] * 3), Reply("Final answer: 5", [-1.0] * 3),
+                 Reply("Final answer: 7", [-0.2] * 3), Reply("Final answer: 9", [-0.9] * 3), *answers("3", "3"))
+    result, _ = ask(fake, samples=8)
+    assert result.samples_drawn == 4
+    assert result.votes == {"3": 1, "5": 1, "7": 1, "9": 1}
+    assert (result.answer, result.chosen) == ("7", 2)  # the highest mean log-probability
+    assert "stopped after 4 of 8 samples: no two of 4 answers agree; the tie-break picks" in result.notes
+
+
+def test_futility_counts_only_answered_samples(fake):
+    # Samples without an answer are not disagreement: 3 distinct answers out of 4 samples go on.
+    fake.enqueue("", *answers("1", "2", "3", "2", "2"))
+    result, _ = ask(fake, samples=6)
+    assert result.samples_drawn == 6
+    assert result.answer == "2"
+
+
+def test_one_agreement_keeps_the_vote_going(fake):
+    fake.enqueue(*answers("1", "2", "1", "3", "4", "1"))
+    result, _ = ask(fake, samples=6)
+    assert result.samples_drawn == 6
+    assert result.votes == {"1": 3, "2": 1, "3": 1, "4": 1}
+
+
+@pytest.mark.parametrize("how", [{"extra": {"futility": False}}, {"confidence": 1.0}])
+def test_futility_can_be_turned_off(fake, how):
+    fake.enqueue(*answers("1", "2", "3", "4", "5", "6"))
+    result, _ = ask(fake, samples=6, **how)
+    assert result.samples_drawn == 6
+    assert "stopped after 6 of 6 samples: drew all 6 samples" in result.notes
+
+
+def test_small_models_vote_at_a_lower_confidence(fake):
+    # The preset's confidence for a small local model is 0.8: two agreeing samples (0.875) settle it.
+    from thinkcli.strategies import SMALL_MODEL_CONFIDENCE, plan_for
+
+    assert plan_for("medium", "smollm2-135m-instruct").confidence == SMALL_MODEL_CONFIDENCE == 0.8
+    assert plan_for("medium", "gpt-4o").confidence == 0.95
+    assert plan_for("medium", "smollm2-135m-instruct", confidence=0.99).confidence == 0.99
+    fake.model = "smollm2-135m-instruct"
+    fake.enqueue(*answers("4", "4", "4", "4"))
+    result = engine.run(Request("q", effort="medium"), ListSink(), backend=fake)
+    assert result.samples_drawn == 2
+    assert result.plan["confidence"] == 0.8
 
 
 def test_answers_are_announced_as_samples_finish(fake):
@@ -182,6 +232,28 @@ def test_vote_on_the_embedded_model(think, embedded_model):
     assert 0.5 <= doc["confidence"] <= 1.0
     assert any(n.startswith("stopped after") for n in doc["notes"])
     assert doc["answer"] in [s["answer"] for s in doc["samples"]]
+    assert doc["plan"]["confidence"] == 0.8  # the small-model preset
+
+
+@pytest.mark.model
+def test_a_real_vote_stops_at_the_first_round_its_rule_allows(think, embedded_model):
+    # A hard product at a high temperature: the model's answers scatter. Whatever it says, the
+    # run must stop at the first round whose samples meet a stop rule (judged by the same rule
+    # on the samples it returned), and give that rule as its reason.
+    from thinkcli.strategies.base import Candidate
+    from thinkcli.strategies.vote import Ballot
+
+    proc = think("--strategy", "vote", "-n", "8", "--max-tokens", "24", "--seed", "1", "-t", "1.2", "--json",
+                 "What is 37 * 23?")
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)
+    cands = [Candidate(s["index"], s["text"], s["answer"], s["completion_tokens"],
+                       mean_logprob=s.get("mean_logprob")) for s in doc["samples"]]
+    drawn = len(cands)
+    reasons = [Ballot(candidates=cands[:k], drawn=k).stop_reason(8, doc["plan"]["confidence"])
+               for k in range(2, drawn + 1, 2)]
+    assert all(r is None for r in reasons[:-1]) and reasons[-1] is not None, (reasons, doc["votes"])
+    assert f"stopped after {drawn} of 8 samples: {reasons[-1]}" in doc["notes"]
 
 
 @pytest.mark.model
@@ -200,8 +272,9 @@ def test_seeded_samples_differ_but_runs_reproduce(think, embedded_model):
 @pytest.mark.parametrize(("flag", "value", "budget"), [("--max-total-tokens", "260", "tokens"),
                                                         ("--time-limit", "1", "time")])
 def test_budgets_stop_a_real_vote_and_keep_an_answer(think, embedded_model, flag, value, budget):
+    # --confidence 1: no posterior or futility stop, so only a budget (or unanimity) ends the vote early
     proc = think("--strategy", "vote", "-n", "16", "--max-tokens", "64", "--seed", "2", "--threads", "1",
-                 flag, value, "--json", "What is 9 + 6?")
+                 "--confidence", "1", flag, value, "--json", "What is 9 + 6?")
     assert proc.returncode == 0, proc.stderr.decode()
     doc = json.loads(proc.stdout)
     assert doc["stopped_by"] == budget

@@ -224,7 +224,7 @@ def grid(strategies: list[str], samples: list[int], styles: list[str | None], fi
 
 def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, max_tokens: int | None = None,
              temperature: float | None = None, confidence: float | None = None, round_size: int | None = None,
-             settings: dict | None = None,
+             futility: bool | None = None, settings: dict | None = None,
              progress: Callable[[Cell, int, int], None] | None = None, timeout: float = 10.0) -> list[CellResult]:
     """Run every question in every cell through ``engine.run`` on the one ``backend``."""
     from thinkcli import engine
@@ -237,6 +237,8 @@ def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, ma
             overrides["confidence"] = confidence
         if round_size is not None and not cell.fixed:
             overrides["round_size"] = round_size
+        if futility is not None:
+            overrides["extra"] = {"futility": futility}
         for q, item in enumerate(items):
             if progress:
                 progress(cell, q, len(items))

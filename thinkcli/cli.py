@@ -137,7 +137,7 @@ def ask(
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed, for reproducible samples.", show_default=False)] = None,
     prompt_style: Annotated[PromptStyle | None, typer.Option("--prompt-style", help="direct (just answer) or steps (reason step by step). Default: chosen per model.", show_default=False)] = None,
     strategy: Annotated[Strategy | None, typer.Option("--strategy", help="Strategy to run (overrides the effort preset's).", show_default=False)] = None,
-    confidence: Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="vote/auto stop once the leading answer's posterior probability of being the majority reaches this \\[default: 0.95].", show_default=False)] = None,
+    confidence: Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="vote/auto stop once the leading answer's posterior probability of being the majority reaches this; 1 turns early stops off except the lossless one \\[default: 0.95; 0.8 for small local models].", show_default=False)] = None,
     judge: Annotated[bool, typer.Option("--judge", help="Score candidates with the answering model as judge (best-of-n, refine, beam, mcts).")] = False,
     judge_model: Annotated[str | None, typer.Option("--judge-model", metavar="REF", help="A second model that judges the candidates (implies --judge).", show_default=False)] = None,
     rounds: Annotated[int | None, typer.Option("--rounds", min=0, max=64, help="refine: critique-and-revise rounds \\[default: 2].", show_default=False)] = None,

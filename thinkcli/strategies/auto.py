@@ -6,7 +6,8 @@ question looks. The difficulty estimate here is the agreement of a small probe:
 
 1. ``probe``: two samples (``plan.extra["probe"]``); if they agree, that is the answer.
 2. ``vote``: more samples in small rounds (adaptive self-consistency) until the
-   leader is confident or cannot be overtaken, up to ``plan.samples``.
+   leader is confident or cannot be overtaken, up to ``plan.samples``. Unlike
+   ``vote``, no futility stop: scattered answers are the doubt auto spends on.
 3. ``verify`` (only with a verifier): check the leading answers; if none passes,
    ``best-of-n`` on fresh samples, then ``refine``, through ``strategies.get``.
 
@@ -40,7 +41,7 @@ def unanimous(ballot: Ballot) -> bool:
 
 
 def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
-    ballot = Ballot(rule=plan.extra.get("stop_rule", "beta"))
+    ballot = Ballot.for_plan(plan, futility=False)  # auto escalates while unsure; it does not give up
     notes: list[str] = []
     probe = max(1, min(int(plan.extra.get("probe", PROBE)), plan.samples))
     try:

@@ -8,7 +8,8 @@ Samples are drawn in small rounds at temperature > 0; each sample's final
 answer is normalised and voted; ties go to the higher mean token log-probability.
 After every round the vote stops early when the leader cannot be overtaken by
 the samples left, or when its posterior probability of being the majority passes
-``plan.confidence``. ``Ballot`` is the loop state; ``auto`` reuses it.
+``plan.confidence``, or (futility) when enough samples answered and no two
+agree. ``Ballot`` is the loop state; ``auto`` reuses it.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, to_candi
 class Ballot:
     """Everything drawn so far in one vote, and the stop rule it is judged by."""
 
-    rule: str = "beta"  # 'beta' | 'dirichlet'
+    rule: str = "beta"  # 'beta' | 'dirichlet': the posterior behind the confidence
+    futility: bool = True  # also stop when the answers scatter (voting.futile)
     candidates: list[Candidate] = field(default_factory=list)
     drawn: int = 0  # samples requested so far
+
+    @classmethod
+    def for_plan(cls, plan: Plan, futility: bool) -> Ballot:
+        """A ballot with the plan's posterior rule. ``plan.extra["futility"]`` overrides the default;
+        ``--confidence 1`` asks for certainty, so it turns the futility stop off too."""
+        futility = plan.extra.get("futility", futility and plan.confidence < 1.0)
+        return cls(rule=plan.extra.get("stop_rule", "beta"), futility=futility)
 
     @property
     def buckets(self) -> list[voting.Bucket]:
@@ -56,6 +65,9 @@ class Ballot:
         conf = voting.confidence(buckets, self.rule)
         if conf is not None and conf >= threshold:
             return f"leader's posterior {conf:.3f} >= {threshold:g}"
+        if self.futility and voting.futile(buckets):
+            answered = sum(b.count for b in buckets)
+            return f"no two of {answered} answers agree; the tie-break picks"
         return None
 
     def outcome(self, notes: list[str]) -> Outcome:
@@ -118,7 +130,7 @@ def anytime(ballot: Ballot, notes: list[str], stop: BaseException) -> None:
 
 
 def vote(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
-    ballot = Ballot(rule=plan.extra.get("stop_rule", "beta"))
+    ballot = Ballot.for_plan(plan, futility=True)
     notes: list[str] = []
     if plan.temperature <= 0 and plan.samples > 1:
         notes.append("temperature 0: the samples will all agree")

@@ -4,7 +4,8 @@
 with ties broken by mean token log-probability; ``cannot_be_overtaken`` is the
 lossless early stop; ``beta_confidence`` and ``dirichlet_confidence`` are the
 posterior stopping rules of Aggarwal et al. 2023 ("Let's Sample Step by Step:
-Adaptive-Consistency for Efficient Reasoning and Coding with LLMs").
+Adaptive-Consistency for Efficient Reasoning and Coding with LLMs"); ``futile``
+is the stop for a vote that is not converging at all.
 """
 
 from __future__ import annotations
@@ -125,6 +126,32 @@ def cannot_be_overtaken(leader: int, runner_up: int, remaining: int) -> bool:
     False
     """
     return leader > 0 and leader > runner_up + remaining
+
+
+# Answered samples after which a vote with no two answers alike stops (see ``futile``).
+FUTILE_AFTER = 4
+
+
+def futile(buckets: Sequence[Bucket], after: int = FUTILE_AFTER) -> bool:
+    """True when at least ``after`` samples answered and no two of them agree.
+
+    The futility stop of sequential testing, for votes: the posterior rules stop
+    when the leader is clearly ahead; this one stops when nobody is ahead and the
+    answers scatter, so more samples would mostly add more singletons and the
+    plurality at the cap would often be a two-vote accident. The pick then falls
+    to the tie-break (mean token log-probability, i.e. self-certainty). Measured
+    on the embedded 135M model it saves a fifth of a vote's tokens at the cost of
+    at most one question in a hundred (README, "Adaptive stopping").
+
+    >>> futile(tally([(i, str(i), None) for i in range(4)]))
+    True
+    >>> futile(tally([(0, "1", None), (1, "2", None), (2, "3", None), (3, None, None)]))
+    False
+    >>> futile(tally([(0, "1", None), (1, "2", None), (2, "1", None), (3, "4", None)]))
+    False
+    """
+    answered = sum(b.count for b in buckets)
+    return answered >= after and all(b.count == 1 for b in buckets)
 
 
 def beta_confidence(leader: int, runner_up: int) -> float:
