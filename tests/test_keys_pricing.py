@@ -6,6 +6,7 @@ import json
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from thinkcli.backends.openai import OpenAIBackend, base_url_for
 from thinkcli.engine import Budgets, Request, run
 from thinkcli.errors import ConfigError, UsageError
 from thinkcli.events import BudgetStop, ListSink, Spend, Usage
+from thinkcli.ui.summary import summary_line
 
 KEY = "sk-stored-abcdef0123456789"
 
@@ -154,6 +156,52 @@ def test_max_cost_stops_before_a_request_that_could_overspend():
     result = run(Request("What is 2 + 2?", max_tokens=512, budgets=Budgets(max_cost=0.0001)), sink, backend=b)
     b.close()
     assert requests == [] and result.stopped_by == "cost" and sink.of(BudgetStop)[0].budget == "cost"
+
+
+def _paid_judge(monkeypatch, usage: dict):
+    """--judge-model resolves to a priced remote model behind a mock transport."""
+    from thinkcli import backends
+
+    judge = OpenAIBackend("gpt-4o-mini", "http://x.test/v1", display="openai:gpt-4o-mini",
+                          transport=httpx.MockTransport(lambda request: _sse(usage)))
+    monkeypatch.setattr(backends, "load", lambda ref, settings=None: judge)
+    return judge
+
+
+def test_a_paid_judge_is_priced_at_its_own_rate_behind_a_free_local_model(fake, monkeypatch):
+    # The answering model is local (free); the judge is gpt-4o-mini at $0.15 in / $0.60 out per million.
+    fake.capabilities = replace(fake.capabilities, local=True)
+    fake.enqueue("Final answer: 4", "Final answer: 5")
+    _paid_judge(monkeypatch, {"prompt_tokens": 1000, "completion_tokens": 10})
+    sink = ListSink()
+    result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=2, judge_model="openai:gpt-4o-mini"),
+                 sink, backend=fake)
+    assert result.cost_usd == pytest.approx(2 * (1000 * 0.15 + 10 * 0.60) / 1e6)
+    assert result.local is False and "$0.0003" in summary_line(result)
+    assert sink.of(Spend)[-1].cost_usd == result.cost_usd and sink.of(Spend)[0].local is True
+
+
+def test_max_cost_counts_the_judges_price(fake, monkeypatch):
+    fake.capabilities = replace(fake.capabilities, local=True)
+    fake.enqueue("Final answer: 4", "Final answer: 5", "Final answer: 6")
+    _paid_judge(monkeypatch, {"prompt_tokens": 1000, "completion_tokens": 10})
+    result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=3, judge_model="openai:gpt-4o-mini",
+                         budgets=Budgets(max_cost=0.0002)), ListSink(), backend=fake)
+    assert result.stopped_by == "cost"
+    assert result.cost_usd <= 0.0002
+
+
+def test_max_cost_with_an_unpriced_judge_is_refused_up_front(fake, monkeypatch):
+    from thinkcli import backends
+
+    fake.capabilities = replace(fake.capabilities, local=True)
+    judge = OpenAIBackend("my-judge", "http://x.test/v1", display="openai:my-judge",
+                          transport=httpx.MockTransport(lambda request: _sse({})))
+    monkeypatch.setattr(backends, "load", lambda ref, settings=None: judge)
+    with pytest.raises(UsageError, match="no price is known for model openai:my-judge"):
+        run(Request("q", strategy="best-of-n", samples=2, judge_model="openai:my-judge",
+                    budgets=Budgets(max_cost=1.0)), ListSink(), backend=fake)
+    assert fake.calls == []
 
 
 def test_help_imports_neither_httpx_nor_llama_cpp():

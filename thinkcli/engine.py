@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,11 +117,15 @@ class Meter:
     """Wraps a backend for a strategy: global sample numbering, event forwarding,
     usage and cost accounting, and budget checks before and during every call."""
 
-    def __init__(self, backend, sink: Sink, budgets: Budgets, price=None, clock=time.monotonic):
+    def __init__(self, backend, sink: Sink, budgets: Budgets, price=None, clock=time.monotonic, price_for=None):
         self.backend = backend
         self.sink = sink
         self.budgets = budgets
-        self.price = price  # callable(Usage) -> float | None; None when unknown
+        self.price = price  # the answering model's callable(Usage) -> USD | None; None for a local model
+        self.price_for = price_for  # backend -> its price (a --judge-model); default: the answering model's
+        self.prices: dict[int, Callable | None] = {}
+        self.spent: float | None = 0.0  # USD so far, each call at its own model's price; None once unknown
+        self.local = bool(getattr(backend.capabilities, "local", False))  # False once a paid model is used
         self.clock = clock
         self.started = clock()
         self.usage = Usage()
@@ -151,9 +155,9 @@ class Meter:
         return self.backend.chat_prompt(messages)
 
     def generate(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
-        self._before_request(sum(len(m["content"]) for m in messages), params, n)
+        self._before_request(sum(len(m["content"]) for m in messages), params, n, self.price)
         base, params = self._allocate(params, n)
-        return self._metered(self.backend.generate(messages, params, n), base, n, label)
+        return self._metered(self.backend.generate(messages, params, n), base, n, label, self.price)
 
     def complete(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
         if not self.backend.capabilities.raw_completion:
@@ -161,9 +165,9 @@ class Meter:
                 f"model {self.backend.model} cannot continue a raw prompt, which this strategy needs; "
                 "use a local GGUF model or a server with /v1/completions"
             )
-        self._before_request(len(prompt), params, n)
+        self._before_request(len(prompt), params, n, self.price)
         base, params = self._allocate(params, n)
-        return self._metered(self.backend.complete(prompt, params, n), base, n, label)
+        return self._metered(self.backend.complete(prompt, params, n), base, n, label, self.price)
 
     def draw(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
         """Generate ``n`` samples to the end and return their Generations in sample order."""
@@ -174,12 +178,21 @@ class Meter:
 
     def draw_on(self, backend, messages: list[Message] | str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
         """Draw from another backend (a judge model) on this run's books: same budgets, usage,
-        numbering. A string is a raw prompt, continued with ``backend.complete``."""
+        numbering, and its own price. A string is a raw prompt, continued with ``backend.complete``."""
         raw = isinstance(messages, str)
-        self._before_request(len(messages) if raw else sum(len(m["content"]) for m in messages), params, n)
+        price = self.price_of(backend)
+        self._before_request(len(messages) if raw else sum(len(m["content"]) for m in messages), params, n, price)
         base, params = self._allocate(params, n)
         events = backend.complete(messages, params, n) if raw else backend.generate(messages, params, n)
-        return self._collect(self._metered(events, base, n, label))
+        return self._collect(self._metered(events, base, n, label, price))
+
+    def price_of(self, backend):
+        """The price function for calls to ``backend`` (None: local, free); resolved once per backend."""
+        if backend is self.backend or self.price_for is None:
+            return self.price
+        if id(backend) not in self.prices:
+            self.prices[id(backend)] = self.price_for(backend)
+        return self.prices[id(backend)]
 
     @staticmethod
     def _collect(events: Iterator[Event]) -> list[Generation]:
@@ -194,7 +207,15 @@ class Meter:
 
     @property
     def cost(self) -> float | None:
-        return self.price(self.usage) if self.price else 0.0
+        return self.spent
+
+    def _charge(self, price, usage: Usage) -> None:
+        """Add a call's cost at its own model's price (prices are linear in tokens)."""
+        if price is None:
+            return
+        self.local = False
+        usd = price(usage)
+        self.spent = None if usd is None or self.spent is None else self.spent + usd
 
     def _allocate(self, params: GenParams, n: int) -> tuple[int, GenParams]:
         """Reserve run-wide indices for a call's samples. With a seed, sample k of the run
@@ -205,7 +226,7 @@ class Meter:
             params = params.with_(seed=params.seed + base)
         return base, params
 
-    def _metered(self, events: Iterator[Event], base: int, n: int, label: str) -> Iterator[Event]:
+    def _metered(self, events: Iterator[Event], base: int, n: int, label: str, price=None) -> Iterator[Event]:
         """Renumber a call's samples run-wide and forward its events to the sink.
 
         A sample is announced (SampleStarted) when its first event arrives, so a
@@ -236,6 +257,7 @@ class Meter:
                     self.streaming_tokens -= len(self.partial.get(event.sample, []))
                     self.finished.add(event.sample)
                     self.usage = self.usage + event.usage
+                    self._charge(price, event.usage)
                     self.sink.emit(event)
                     self._spent()
                 else:
@@ -250,11 +272,11 @@ class Meter:
             if spent:
                 self.streaming_tokens -= spent
                 self.usage = self.usage + Usage(completion_tokens=spent)
+                self._charge(price, Usage(completion_tokens=spent))
                 self._spent()
 
     def _spent(self) -> None:
-        local = bool(getattr(self.backend.capabilities, "local", False))
-        self.sink.emit(Spend(self.usage, self.cost, local))
+        self.sink.emit(Spend(self.usage, self.cost, self.local))
 
     def _check_running(self) -> None:
         b = self.budgets
@@ -265,13 +287,13 @@ class Meter:
             if spent >= b.max_total_tokens:
                 raise BudgetExhausted("tokens", f"{b.max_total_tokens} tokens")
 
-    def _before_request(self, prompt_chars: int, params: GenParams, n: int) -> None:
+    def _before_request(self, prompt_chars: int, params: GenParams, n: int, price) -> None:
         self._check_running()
         b = self.budgets
-        if b.max_cost is not None and self.price is not None:
+        if b.max_cost is not None and price is not None:
             worst = Usage(estimate_tokens("x" * prompt_chars) * n, params.max_tokens * n)
-            spent = self.price(self.usage) or 0.0
-            more = self.price(worst) or 0.0
+            spent = self.spent or 0.0
+            more = price(worst) or 0.0
             if spent + more > b.max_cost:
                 raise BudgetExhausted("cost", f"${b.max_cost:g}")
 
@@ -339,7 +361,8 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
         )
         strategy = strategies.get(plan.strategy)
         recorder = Recorder(sink)
-        meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request))
+        meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request),
+                      price_for=lambda other: _price_for(other, request))
         problem = Problem(request.prompt, request.system)
         verifier = verifier or _verifier_for(request, plan, meter)
         stopped_by = None
@@ -378,7 +401,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
             confidence=outcome.confidence,
             stopped_by=stopped_by,
             interrupted=interrupted,
-            local=backend.capabilities.local,
+            local=meter.local,
             notes=outcome.notes,
             plan={
                 "strategy": plan.strategy,

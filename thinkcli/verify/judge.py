@@ -109,6 +109,7 @@ class JudgeVerifier:
             backend = load(request.judge_model, request.settings)
             judge = cls(meter, backend, name=f"judge {backend.model}")
             weakref.finalize(judge, backend.close)  # the engine closes only the answering model
+            meter.price_of(backend)  # its own price, resolved now: --max-cost with no known price fails up front
             return judge
         return cls(meter, name="judge")
 
