@@ -38,10 +38,8 @@ WRONG_2 = "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    
 CHEAT = f"```python path=tests/test_calc.py\n{TESTS.replace('== 5', '== -1')}```"
 
 
-@pytest.fixture
-def repo(tmp_path, monkeypatch) -> Path:
-    """A repository where calc.py's bug is staged, with other work staged and unstaged."""
-    root = tmp_path / "repo"
+def calc_project(root: Path) -> Path:
+    """A new git repository (nothing committed) with the good calc.py, its tests and two other files."""
     (root / "tests").mkdir(parents=True)
     (root / "calc.py").write_text(GOOD)
     (root / "tests" / "test_calc.py").write_text(TESTS)
@@ -51,6 +49,13 @@ def repo(tmp_path, monkeypatch) -> Path:
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.email", "t@example.com")
     git(root, "config", "user.name", "T")
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    """A repository where calc.py's bug is staged, with other work staged and unstaged."""
+    root = calc_project(tmp_path / "repo")
     git(root, "add", ".")
     git(root, "commit", "-qm", "init")
     (root / "calc.py").write_text(BUGGY)

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.faultserver import FaultServer
-from tests.test_fix import BUGGY, GOOD, PYTEST, RIGHT, TESTS, WRONG_1, state
+from tests.test_fix import BUGGY, GOOD, PYTEST, RIGHT, WRONG_1, calc_project, state
 from tests.test_sandbox import git
 from thinkcli.verify.sandbox import Sandbox
 
@@ -37,16 +37,7 @@ def hook_config(*extra_args: str) -> str:
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     """A repository with the hook installed, a staged bug in calc.py, and other work."""
-    root = tmp_path / "repo"
-    (root / "tests").mkdir(parents=True)
-    (root / "calc.py").write_text(GOOD)
-    (root / "tests" / "test_calc.py").write_text(TESTS)
-    (root / "conftest.py").write_text("")
-    (root / "other.py").write_text("X = 1\n")
-    (root / "notes.md").write_text("# notes\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "t@example.com")
-    git(root, "config", "user.name", "T")
+    root = calc_project(tmp_path / "repo")
     monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
     monkeypatch.setenv("PATH", sysconfig.get_path("scripts") + os.pathsep + os.environ["PATH"])
     monkeypatch.delenv("PRE_COMMIT", raising=False)
