@@ -191,7 +191,7 @@ def test_futility_fires_exactly_when_enough_answers_and_none_agree(answers):
 
 
 @pytest.mark.parametrize("name", ["thinkcli.answers", "thinkcli.strategies.voting", "thinkcli.bench",
-                                  "thinkcli.ui.summary", "thinkcli.ui.live", "thinkcli.strategies"])
+                                  "thinkcli.ui.summary", "thinkcli.strategies"])
 def test_doctests_of_the_pure_helpers(name):
     import doctest
     import importlib

@@ -158,11 +158,11 @@ def test_max_cost_stops_before_a_request_that_could_overspend():
     assert requests == [] and result.stopped_by == "cost" and sink.of(BudgetStop)[0].budget == "cost"
 
 
-def _paid_judge(monkeypatch, usage: dict):
-    """--judge-model resolves to a priced remote model behind a mock transport."""
+def _judge(monkeypatch, model: str, usage: dict):
+    """--judge-model resolves to a remote ``model`` behind a mock transport."""
     from thinkcli import backends
 
-    judge = OpenAIBackend("gpt-4o-mini", "http://x.test/v1", display="openai:gpt-4o-mini",
+    judge = OpenAIBackend(model, "http://x.test/v1", display=f"openai:{model}",
                           transport=httpx.MockTransport(lambda request: _sse(usage)))
     monkeypatch.setattr(backends, "load", lambda ref, settings=None: judge)
     return judge
@@ -172,7 +172,7 @@ def test_a_paid_judge_is_priced_at_its_own_rate_behind_a_free_local_model(fake, 
     # The answering model is local (free); the judge is gpt-4o-mini at $0.15 in / $0.60 out per million.
     fake.capabilities = replace(fake.capabilities, local=True)
     fake.enqueue("Final answer: 4", "Final answer: 5")
-    _paid_judge(monkeypatch, {"prompt_tokens": 1000, "completion_tokens": 10})
+    _judge(monkeypatch, "gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 10})
     sink = ListSink()
     result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=2, judge_model="openai:gpt-4o-mini"),
                  sink, backend=fake)
@@ -184,7 +184,7 @@ def test_a_paid_judge_is_priced_at_its_own_rate_behind_a_free_local_model(fake, 
 def test_max_cost_counts_the_judges_price(fake, monkeypatch):
     fake.capabilities = replace(fake.capabilities, local=True)
     fake.enqueue("Final answer: 4", "Final answer: 5", "Final answer: 6")
-    _paid_judge(monkeypatch, {"prompt_tokens": 1000, "completion_tokens": 10})
+    _judge(monkeypatch, "gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 10})
     result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=3, judge_model="openai:gpt-4o-mini",
                          budgets=Budgets(max_cost=0.0002)), ListSink(), backend=fake)
     assert result.stopped_by == "cost"
@@ -192,12 +192,8 @@ def test_max_cost_counts_the_judges_price(fake, monkeypatch):
 
 
 def test_max_cost_with_an_unpriced_judge_is_refused_up_front(fake, monkeypatch):
-    from thinkcli import backends
-
     fake.capabilities = replace(fake.capabilities, local=True)
-    judge = OpenAIBackend("my-judge", "http://x.test/v1", display="openai:my-judge",
-                          transport=httpx.MockTransport(lambda request: _sse({})))
-    monkeypatch.setattr(backends, "load", lambda ref, settings=None: judge)
+    _judge(monkeypatch, "my-judge", {})
     with pytest.raises(UsageError, match="no price is known for model openai:my-judge"):
         run(Request("q", strategy="best-of-n", samples=2, judge_model="openai:my-judge",
                     budgets=Budgets(max_cost=1.0)), ListSink(), backend=fake)

@@ -124,7 +124,7 @@ class Meter:
         self.price = price  # the answering model's callable(Usage) -> USD | None; None for a local model
         self.price_for = price_for  # backend -> its price (a --judge-model); default: the answering model's
         self.prices: dict[int, Callable | None] = {}
-        self.spent: float | None = 0.0  # USD so far, each call at its own model's price; None once unknown
+        self.cost: float | None = 0.0  # USD so far, each call at its own model's price; None once unknown
         self.local = bool(getattr(backend.capabilities, "local", False))  # False once a paid model is used
         self.clock = clock
         self.started = clock()
@@ -205,17 +205,13 @@ class Meter:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    @property
-    def cost(self) -> float | None:
-        return self.spent
-
     def _charge(self, price, usage: Usage) -> None:
         """Add a call's cost at its own model's price (prices are linear in tokens)."""
         if price is None:
             return
         self.local = False
         usd = price(usage)
-        self.spent = None if usd is None or self.spent is None else self.spent + usd
+        self.cost = None if usd is None or self.cost is None else self.cost + usd
 
     def _allocate(self, params: GenParams, n: int) -> tuple[int, GenParams]:
         """Reserve run-wide indices for a call's samples. With a seed, sample k of the run
@@ -292,7 +288,7 @@ class Meter:
         b = self.budgets
         if b.max_cost is not None and price is not None:
             worst = Usage(estimate_tokens("x" * prompt_chars) * n, params.max_tokens * n)
-            spent = self.spent or 0.0
+            spent = self.cost or 0.0
             more = price(worst) or 0.0
             if spent + more > b.max_cost:
                 raise BudgetExhausted("cost", f"${b.max_cost:g}")

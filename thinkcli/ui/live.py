@@ -67,21 +67,6 @@ class Row:
                 self.answer = found.answer
 
 
-def _running_cost(spend: Spend) -> str:
-    """
-    >>> from thinkcli.events import Usage
-    >>> _running_cost(Spend(Usage(10, 5), 0.00123, local=False)), _running_cost(Spend(Usage(), None))
-    ('$0.0012 so far', 'cost n/a')
-    >>> _running_cost(Spend(Usage(10, 5), 0.0, local=True))
-    '$0.0000 local'
-    """
-    if spend.local:
-        return "$0.0000 local"
-    if spend.cost_usd is None:
-        return "cost n/a"
-    return f"${spend.cost_usd:.4f} so far"
-
-
 class LiveRenderer:
     def __init__(self, console: Console | None = None, clock=time.monotonic) -> None:
         self.console = console or Console(stderr=True, highlight=False)
@@ -124,7 +109,7 @@ class LiveRenderer:
             row.answer = event.answer
             row.tokens = event.usage.completion_tokens or row.tokens
         elif isinstance(event, Spend):
-            self.cost = _running_cost(event)
+            self.cost = cost_text(event, so_far=True)
         elif isinstance(event, Vote):
             self.tally = event
         elif isinstance(event, VerifyStarted):

@@ -5,12 +5,21 @@ from __future__ import annotations
 EARLY_STOPPERS = ("vote", "auto", "best-of-n")  # strategies whose `samples` is a ceiling, not a count
 
 
-def cost_text(result) -> str:
-    if result.local:
+def cost_text(spent, so_far: bool = False) -> str:
+    """The cost of a Result, or of a Spend event mid-run (``so_far``): anything with
+    ``local`` and ``cost_usd``.
+
+    >>> from types import SimpleNamespace as S
+    >>> cost_text(S(local=False, cost_usd=0.00123), so_far=True), cost_text(S(local=False, cost_usd=None))
+    ('$0.0012 so far', 'cost n/a')
+    >>> cost_text(S(local=True, cost_usd=0.0), so_far=True)
+    '$0.0000 local'
+    """
+    if spent.local:
         return "$0.0000 local"
-    if result.cost_usd is None:
+    if spent.cost_usd is None:
         return "cost n/a"
-    return f"${result.cost_usd:.4f}"
+    return f"${spent.cost_usd:.4f}" + (" so far" if so_far else "")
 
 
 def summary_line(result) -> str:
