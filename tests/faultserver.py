@@ -13,7 +13,10 @@ concurrently. ``faults`` is a queue consumed one entry per completion request:
     {"echo_auth": 401}                   that status, echoing the Authorization header back
 
 ``delay`` (seconds) is added before every answer: the slow mode the benchmark uses.
-Every request is recorded (path, headers, body) for the tests to read back.
+``slots`` answers at most that many completion requests at once, queueing the rest
+(as llama.cpp's server does with ``--parallel``); None answers all at once.
+Every request is recorded (path, headers, body) for the tests to read back;
+``in_flight`` and ``peak_in_flight`` count completion requests being answered at once.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class FaultServer:
         logprobs: bool = True,
         token_delay: float = 0.0,  # seconds between streamed pieces
         fault_when=None,  # callable(body) -> fault dict | None, asked when `faults` is empty
+        slots: int | None = None,
     ) -> None:
         self.reply = reply
         self.honour_n = honour_n
@@ -51,9 +55,12 @@ class FaultServer:
         self.logprobs = logprobs
         self.token_delay = token_delay
         self.fault_when = fault_when
+        self._slots = threading.BoundedSemaphore(slots) if slots else None
         self.faults: list[dict] = []
         self.requests: list[dict] = []
         self.completions = 0
+        self.in_flight = 0  # completion requests being answered right now
+        self.peak_in_flight = 0  # the most at any one time: what a concurrency bound is checked against
         self._lock = threading.Lock()
         server = self
 
@@ -89,6 +96,15 @@ class FaultServer:
 
     def completion_requests(self) -> list[dict]:
         return [r for r in self.requests if r["path"].endswith("completions")]
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _next(self, body: dict) -> tuple[dict, str]:
         with self._lock:
@@ -127,6 +143,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"prompt": prompt + "<|assistant|>"})
         if path not in ("/v1/chat/completions", "/v1/completions"):
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
+        self.owner._enter()
+        try:
+            if self.owner._slots is None:
+                return self._complete(body, path)
+            with self.owner._slots:
+                self._complete(body, path)
+        finally:
+            self.owner._leave()
+
+    def _complete(self, body: dict, path: str) -> None:
         fault, text = self.owner._next(body)
         if self.owner.delay:
             time.sleep(self.owner.delay)
