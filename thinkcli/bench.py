@@ -19,6 +19,7 @@ from thinkcli.answers import vote_key
 from thinkcli.errors import ThinkError, UsageError
 from thinkcli.events import NullSink
 
+SHIPPED = ("arith", "dev")  # question sets shipped in thinkcli/data as NAME.jsonl
 SEED_STRIDE = 1000  # question q's samples use seeds S + 1000q + i, disjoint across questions
 
 
@@ -31,6 +32,8 @@ class Item:
     entry_point: str | None = None
     header: str = ""  # HumanEval: the function's signature and docstring
     id: str = ""
+    accept: tuple[str, ...] = ()  # other answers that also count as right (a choice's text besides its letter)
+    kind: str = ""  # the row's "kind" (dev set: arithmetic, word, choice, yes-no, fact), for per-kind figures
 
 
 @dataclass
@@ -88,19 +91,19 @@ class CellResult:
 
 
 def load_items(source: str, limit: int | None = None) -> list[Item]:
-    """Questions from a JSONL file, ``arith`` (the shipped set) or ``humaneval``."""
+    """Questions from a JSONL file, a shipped set (``arith``, ``dev``) or ``humaneval``."""
     if source == "humaneval":
         items = _humaneval()
-    elif source == "arith":
+    elif source in SHIPPED:
         from importlib import resources
 
-        items = parse_jsonl(resources.files("thinkcli.data").joinpath("arith.jsonl").read_text("utf-8"), "arith")
+        items = parse_jsonl(resources.files("thinkcli.data").joinpath(f"{source}.jsonl").read_text("utf-8"), source)
     else:
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise UsageError(f"no data file {source}; give a .jsonl file, `arith` or `humaneval`") from None
+            raise UsageError(f"no data file {source}; give a .jsonl file, `arith`, `dev` or `humaneval`") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {source}: {exc}") from None
         items = parse_jsonl(text, source)
@@ -135,7 +138,12 @@ def parse_jsonl(text: str, name: str) -> list[Item]:
             raise UsageError(f'{name}:{n}: "verify" must be a shell command string')
         if isinstance(answer, (dict, list, bool)):
             raise UsageError(f'{name}:{n}: "answer" must be a string or a number')
-        items.append(Item(row["question"], None if answer is None else str(answer), verify, id=f"{name}:{n}"))
+        kind = row.get("kind") if isinstance(row.get("kind"), str) else ""
+        accept = row.get("accept") or []
+        if not isinstance(accept, list) or not all(isinstance(a, (str, int, float)) for a in accept):
+            raise UsageError(f'{name}:{n}: "accept" must be a list of answers')
+        items.append(Item(row["question"], None if answer is None else str(answer), verify, id=f"{name}:{n}",
+                          accept=tuple(str(a) for a in accept), kind=kind))
     return items
 
 
@@ -164,13 +172,15 @@ def is_correct(item: Item, answer: str | None, text: str, timeout: float = 10.0)
     True
     >>> is_correct(Item("q", "3"), None, "")
     False
+    >>> is_correct(Item("6*7? A) 42 B) 48", "A", accept=("42",)), "42", "")
+    True
     """
     if item.test is not None:
         return _passes_tests(item, answer or text, timeout)
     if item.verify is not None:
         return _passes_command(item, answer, text, timeout)
     key = vote_key(answer)
-    return key is not None and key == vote_key(item.answer)
+    return key is not None and key in {vote_key(a) for a in (item.answer, *item.accept)}
 
 
 def program_for(item: Item, reply: str) -> str:
