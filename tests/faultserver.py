@@ -12,6 +12,8 @@ concurrently. ``faults`` is a queue consumed one entry per completion request:
     {"stream_error": True}               an error object in the middle of the stream
     {"echo_auth": 401}                   that status, echoing the Authorization header back
 
+``tool_calls`` (a list of {"name", "arguments"}) answers any chat request that carries
+``tools`` with those calls, streamed as ``delta.tool_calls`` pieces.
 ``delay`` (seconds) is added before every answer: the slow mode the benchmark uses.
 ``slots`` answers at most that many completion requests at once, queueing the rest
 (as llama.cpp's server does with ``--parallel``); None answers all at once.
@@ -45,7 +47,9 @@ class FaultServer:
         token_delay: float = 0.0,  # seconds between streamed pieces
         fault_when=None,  # callable(body) -> fault dict | None, asked when `faults` is empty
         slots: int | None = None,
+        tool_calls: list[dict] | None = None,  # answered to requests with tools
     ) -> None:
+        self.tool_calls = tool_calls
         self.reply = reply
         self.honour_n = honour_n
         self.usage = usage
@@ -214,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.get("empty"):
             self._event({"id": "x", "choices": []})
             return self._end()
+        if chat and body.get("tools") and self.owner.tool_calls:
+            return self._calls(body)
         if self.owner.reasoning and chat:
             for index in range(n):
                 self._event({"choices": [{"index": index, "delta": {"reasoning_content": self.owner.reasoning}}]})
@@ -245,6 +251,20 @@ class _Handler(BaseHTTPRequestHandler):
                 "total_tokens": 0,
             }
             self._event({"choices": [], "usage": usage})
+        self._event("[DONE]")
+        self._end()
+
+    def _calls(self, body: dict) -> None:
+        """The configured tool calls: id and name first, then the arguments in two pieces."""
+        for k, call in enumerate(self.owner.tool_calls):
+            head = {"index": k, "id": f"call_{k}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+            self._event({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [head]}}]})
+            args = call["arguments"]
+            for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+                self._event({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": k, "function": {"arguments": piece}}]}}]})
+        self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._event({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}})
         self._event("[DONE]")
         self._end()
 

@@ -74,12 +74,25 @@ class Generation(Event):
     finish_reason: str = "stop"  # 'stop' | 'length' | 'cancelled' | 'error' | 'context'
     reasoning: str = ""
     logprobs: list[float] | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # OpenAI-shaped calls, when the model called tools
 
     @property
     def mean_logprob(self) -> float | None:
         if not self.logprobs:
             return None
         return sum(self.logprobs) / len(self.logprobs)
+
+
+@dataclass
+class ToolCall(Event):
+    """A piece of a tool call as the model streams it (OpenAI's ``delta.tool_calls`` item):
+    ``index`` numbers the call within the sample; ``id`` and ``name`` come first, ``arguments`` in pieces."""
+
+    sample: int
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 @dataclass

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from thinkcli.events import Event
 
-Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+Message = dict[str, Any]  # {"role": "system"|"user"|"assistant"|"tool", "content": str, ...}
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class GenParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = True
+    tools: tuple[dict, ...] = ()  # OpenAI tool definitions, passed through to servers that take them
+    tool_choice: str | dict | None = None
 
     def with_(self, **changes) -> GenParams:
         return replace(self, **changes)
@@ -38,6 +40,7 @@ class Capabilities:
     raw_completion: bool = False  # can continue a raw prompt string (budget forcing)
     batch: bool = False  # draws n>1 samples together in one call
     local: bool = True  # runs on this machine: cost is $0
+    tools: bool = False  # forwards tool definitions and streams tool calls back
 
 
 class Backend(Protocol):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkcli.backends.base import estimate_tokens
-from thinkcli.events import Generation, Token, Usage
+from thinkcli.events import Generation, Token, ToolCall, Usage
 
 OPEN, CLOSE = "<think>", "</think>"
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -79,6 +79,7 @@ class Choice:
     logprobs: list[float] = field(default_factory=list)
     pieces: int = 0  # deltas received: a stand-in for tokens when splitting usage
     finish_reason: str | None = None
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)  # tool calls so far, by index
 
     def add(self, text: str, kind: str | None = None) -> list[Token]:
         """Record a delta; ``kind`` None means 'answer unless inside <think>'."""
@@ -98,9 +99,37 @@ class Choice:
             out.append(Token(self.sample, piece, kind))
         return out
 
+    def add_call(self, raw: dict[str, Any]) -> ToolCall | None:
+        """Record one ``delta.tool_calls`` item; the event passes it on unchanged."""
+        index = raw.get("index", len(self.calls))
+        if not isinstance(index, int):
+            return None
+        fn = raw.get("function") if isinstance(raw.get("function"), dict) else {}
+        delta = ToolCall(self.sample, index, str(raw.get("id") or ""), str(fn.get("name") or ""),
+                         str(fn.get("arguments") or ""))
+        call = self.calls.setdefault(index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call["id"] = delta.id or call["id"]
+        call["function"]["name"] += delta.name
+        call["function"]["arguments"] += delta.arguments
+        self.pieces += 1
+        return delta
+
     @property
     def text(self) -> str:
         return "".join(self.answer)
+
+
+def tool_call_items(choice: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool-call items of a streamed (``delta``) or whole (``message``) chat choice.
+
+    >>> tool_call_items({"delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]}})
+    [{'index': 0, 'function': {'arguments': '{'}}]
+    """
+    delta = choice.get("delta") or choice.get("message") or {}
+    calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+    if not isinstance(calls, list):
+        return []
+    return [{"index": k, **c} if "index" not in c else c for k, c in enumerate(calls) if isinstance(c, dict)]
 
 
 def choice_deltas(choice: dict[str, Any], chat: bool) -> list[tuple[str | None, str]]:
@@ -205,4 +234,5 @@ def finish(choice: Choice, usage: Usage, finish_reason: str | None = None) -> Ge
         finish_reason=finish_reason or choice.finish_reason or "stop",
         reasoning="".join(choice.reasoning),
         logprobs=list(choice.logprobs) or None,
+        tool_calls=[choice.calls[k] for k in sorted(choice.calls)] or None,
     )

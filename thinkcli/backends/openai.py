@@ -51,6 +51,7 @@ class RemoteCapabilities:
     stream = True
     batch = True
     local = False
+    tools = True
 
     def __init__(self, backend: OpenAIBackend) -> None:
         self._backend = backend
@@ -135,7 +136,7 @@ class OpenAIBackend:
 
     def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"messages": messages, **self._body(params, chat=True)}
-        text = "\n".join(m.get("content", "") for m in messages)
+        text = "\n".join(m.get("content") or "" for m in messages)
         return self._events(Job("chat/completions", body, text, n, True, params.seed, None))
 
     def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
@@ -195,6 +196,10 @@ class OpenAIBackend:
             body["stop"] = list(params.stop)
         if params.logprobs:
             body["logprobs"] = True if chat else 1  # chat takes a flag, completions a count
+        if params.tools and chat:
+            body["tools"] = list(params.tools)
+            if params.tool_choice is not None:
+                body["tool_choice"] = params.tool_choice
         return body
 
     # -- one call: events out as they arrive ------------------------------------------

@@ -163,6 +163,10 @@ class Wire:
             for kind, piece in chunks.choice_deltas(raw, job.chat):
                 for token in c.add(piece, kind):
                     job.emit(token)
+            for item in chunks.tool_call_items(raw) if job.chat else ():
+                call = c.add_call(item)
+                if call is not None:
+                    job.emit(call)
             c.logprobs.extend(chunks.choice_logprobs(raw))
             if raw.get("finish_reason"):
                 c.finish_reason = raw["finish_reason"]
