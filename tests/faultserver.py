@@ -71,7 +71,7 @@ class FaultServer:
         class Handler(_Handler):
             owner = server
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -117,6 +117,10 @@ class FaultServer:
             self.completions += 1
         text = self.reply(body, number) if callable(self.reply) else self.reply
         return fault, text
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 resets connections when a batch opens dozens at once
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -151,7 +151,7 @@ def ask(
     verify_timeout: Annotated[float | None, typer.Option("--verify-timeout", min=0.1, help="Seconds the --verify command may run before its process group is killed \\[default: 60].", show_default=False)] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL", help="OpenAI-compatible server for openai: models, e.g. http://localhost:11434/v1 (also THINK_BASE_URL, OPENAI_BASE_URL).", show_default=False)] = None,
-    parallel: Annotated[int | None, typer.Option("--parallel", min=1, max=64, metavar="K", help="Concurrent requests to a remote server when it ignores n \\[default: 4].", show_default=False)] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", min=1, max=64, metavar="K", help="Requests sent at once for one question's samples when the server ignores n \\[default: all samples at once; fewer once the server is seen to serve fewer at once, remembered per server].", show_default=False)] = None,
     max_retries: Annotated[int | None, typer.Option("--max-retries", min=0, max=20, metavar="N", help="Retries of a remote request on 429/5xx/connection errors \\[default: 4].", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of the answer.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view and no summary line.")] = False,

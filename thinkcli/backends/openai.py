@@ -16,7 +16,9 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -35,6 +37,7 @@ from thinkcli.events import Event, Generation, Retry, Usage
 from thinkcli.keys import DEFAULT_BASE_URL, KeyChoice
 
 _END = object()
+AUTO_PARALLEL = 64  # samples sent at once to a server that ignores n, until it is seen to serve fewer
 
 
 class SampleFailed(Exception):
@@ -74,7 +77,7 @@ class OpenAIBackend:
         key: KeyChoice | None = None,
         display: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
-        parallel: int = 4,
+        parallel: int | None = None,
         max_retries: int = 4,
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
@@ -90,9 +93,12 @@ class OpenAIBackend:
         )
         self.base_url = self.wire.base_url
         self.where = self.wire.where
-        self.parallel = max(1, parallel)
+        self.parallel = max(1, parallel) if parallel is not None else None  # None: chosen from the server
         self.remember = remember  # keep what is learned about the server in servers.json
-        self.n_supported: bool | None = recall(self.wire.base_url).get("n") if remember else None
+        facts = recall(self.wire.base_url) if remember else {}
+        self.n_supported: bool | None = facts.get("n")
+        self.concurrency: int | None = _positive(facts.get("concurrency"))  # requests it was seen to serve at once
+        self._loop_lock = threading.Lock()
         self._template: bool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -102,11 +108,13 @@ class OpenAIBackend:
     # -- the event-loop thread ---------------------------------------------------
 
     def _submit(self, coro):
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="think-http", daemon=True)
-            self._thread.start()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        with self._loop_lock:  # a batch calls from many threads: they must share one loop
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="think-http", daemon=True)
+                self._thread.start()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coro, loop)
 
     def _call(self, coro, timeout: float | None = None):
         return self._submit(coro).result(timeout)
@@ -243,8 +251,10 @@ class OpenAIBackend:
         missing = [i for i in range(job.n) if i not in done]
         failures: list[SampleFailed] = []
         if missing:
-            gate = asyncio.Semaphore(self.parallel)
-            tasks = [asyncio.ensure_future(self._single(job, i, gate)) for i in missing]
+            width = self.fan_out(len(missing))
+            gate = asyncio.Semaphore(width)
+            spans: dict[int, list[float]] = {}  # sample -> [first token, end], seconds since the fan-out
+            tasks = [asyncio.ensure_future(self._single(job, i, gate, spans)) for i in missing]
             try:
                 for next_done in asyncio.as_completed(tasks):
                     try:
@@ -253,6 +263,8 @@ class OpenAIBackend:
                         failures.append(failed)
                         continue
                     done[gen.sample] = gen
+                if len(missing) > 1 and not failures and self.parallel is None:  # the first `width` went together
+                    self._learn_concurrency(served_at_once(list(spans.values())), min(width, len(missing)))
             finally:
                 for task in tasks:
                     task.cancel()
@@ -262,18 +274,47 @@ class OpenAIBackend:
         for failed in sorted(failures, key=lambda f: f.sample):  # survivors answer; the lost are marked
             job.emit(Generation(failed.sample, "", failed.wasted, finish_reason="error"))
 
+    def fan_out(self, samples: int) -> int:
+        """How many of a call's samples go at once when the server ignores n: --parallel when set,
+        else all of them (up to AUTO_PARALLEL), or one more than the server was seen to serve at
+        once (the one more queues, and shows when the server has grown)."""
+        if self.parallel is not None:
+            return self.parallel
+        return max(1, min(samples, self.concurrency + 1 if self.concurrency else AUTO_PARALLEL))
+
+    def _learn_concurrency(self, seen: int, sent: int) -> None:
+        """Fewer served at once than were sent is the server's limit; all of them sets none."""
+        limit = seen if seen < sent else None
+        if limit is not None and (self.concurrency is None or limit > self.concurrency):
+            self.concurrency = limit
+            if self.remember:
+                remember(self.base_url, concurrency=limit)
+        elif limit is None and self.concurrency is not None and sent > self.concurrency:
+            self.concurrency = None  # it served more than the remembered limit: that limit is gone
+            if self.remember:
+                remember(self.base_url, concurrency=None)
+
     def _learn_n(self, supported: bool) -> None:
         if supported != self.n_supported and self.remember:
             remember(self.base_url, n=supported)  # the next run skips the probe
         self.n_supported = supported
 
-    async def _single(self, job: Job, i: int, gate: asyncio.Semaphore) -> Generation:
-        """One sample in its own request; a broken stream is retried once."""
+    async def _single(self, job: Job, i: int, gate: asyncio.Semaphore, spans: dict[int, list[float]]) -> Generation:
+        """One sample in its own request; a broken stream is retried once. ``spans`` gets when
+        its first token and its end arrived, which tells how many requests the server serves at once."""
         wasted = Usage()
+        start = time.monotonic()
+
+        def emit(event) -> None:
+            if i not in spans:
+                spans[i] = [time.monotonic() - start, 0.0]
+            job.emit(event)
+
+        mine = replace(job, emit=emit)
         async with gate:
             for attempt in range(2):
                 try:
-                    got = await self.wire.stream(job, [i], use_n=False)
+                    got = await self.wire.stream(mine, [i], use_n=False)
                 except RequestRejected:
                     raise
                 except ThinkError as exc:
@@ -281,6 +322,7 @@ class OpenAIBackend:
                 if got.fault is None and i in got.gens:
                     gen = got.gens[i]
                     gen.usage = gen.usage + wasted
+                    spans.setdefault(i, [time.monotonic() - start, 0.0])[1] = time.monotonic() - start
                     job.emit(gen)
                     return gen
                 for c in got.unfinished:  # the broken attempt's tokens were produced, and billed
@@ -292,6 +334,31 @@ class OpenAIBackend:
         raise SampleFailed(
             i, BackendError(f"{self.where} broke the stream twice ({got.fault}); try again or lower --parallel"), wasted
         )
+
+def served_at_once(spans: list[list[float]], slack: float = 0.1, grace: float = 0.05) -> int:
+    """How many requests, all sent at once, the server worked on together: those whose first
+    token came before the first of them ended (plus ``slack`` of that time and ``grace``
+    seconds, for a server that sends a whole answer at once and for thread scheduling).
+    A server that queues starts the next only as one ends. Errs high, never low: too many
+    requests only queue, too few would serialise a concurrent server.
+
+    >>> served_at_once([[0.1, 2.0], [0.12, 2.5], [0.1, 1.5]])           # all stream together
+    3
+    >>> served_at_once([[0.1, 1.0], [1.2, 2.1], [2.3, 3.2], [3.4, 4.3]])  # one at a time
+    1
+    >>> served_at_once([[1.0, 1.0], [1.01, 1.01], [2.0, 2.0], [2.02, 2.02]])  # two slots
+    2
+    """
+    ends = [end for _, end in spans if end > 0]
+    if not ends:
+        return len(spans)
+    limit = min(ends) * (1 + slack) + grace
+    return sum(1 for first, _ in spans if first <= limit)
+
+
+def _positive(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
 
 def _memory_path():
     from thinkcli.config import config_dir
@@ -337,8 +404,8 @@ def _factory(ref, settings: dict) -> OpenAIBackend:
     from thinkcli.keys import choose_key
 
     url = base_url_for(ref, settings)
-    parallel = settings.get("parallel") if settings.get("parallel") is not None else 4
-    if parallel < 1:
+    parallel = settings.get("parallel")  # None: chosen from what the server is seen to do
+    if parallel is not None and parallel < 1:
         raise UsageError(f"--parallel must be at least 1, not {parallel}")
     return OpenAIBackend(
         ref.name,
