@@ -11,6 +11,7 @@ concurrently. ``faults`` is a queue consumed one entry per completion request:
     {"empty": True}                      a stream with no choices at all
     {"stream_error": True}               an error object in the middle of the stream
     {"echo_auth": 401}                   that status, echoing the Authorization header back
+    {"delay": 0.5}                       this answer waits that long instead of ``delay``
 
 ``tool_calls`` (a list of {"name", "arguments"}) answers any chat request that carries
 ``tools`` with those calls, streamed as ``delta.tool_calls`` pieces.
@@ -130,6 +131,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet: tests read requests, not logs
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # as real servers do: without it Nagle holds each streamed chunk for the client's delayed ACK (40 ms)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         self._record(None)
         if self.path.rstrip("/") == "/v1/models":
@@ -162,8 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _complete(self, body: dict, path: str) -> None:
         fault, text = self.owner._next(body)
-        if self.owner.delay:
-            time.sleep(self.owner.delay)
+        wait = fault.get("delay", self.owner.delay)
+        if wait:
+            time.sleep(wait)
         if fault.get("drop"):
             return self._drop()
         if "status" in fault:

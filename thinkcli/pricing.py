@@ -6,6 +6,7 @@ with no known price costs ``None`` (shown as ``n/a``), never a guessed number.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def _parse(text: str, where: str) -> dict[str, Price]:
     return out
 
 
+@functools.lru_cache(maxsize=1)  # package data: parsed once (a batch prices every question)
 def shipped() -> dict[str, Price]:
     text = resources.files("thinkcli").joinpath("data/prices.toml").read_text("utf-8")
     return _parse(text, "thinkcli/data/prices.toml")
@@ -75,15 +77,28 @@ def user_path() -> Path:
     return config_dir() / "prices.toml"
 
 
+_parsed: dict[tuple, dict[str, Price]] = {}  # (path, mtime, size) -> table: reparsed only when the file changes
+
+
 def user() -> dict[str, Price]:
     path = user_path()
     try:
-        text = path.read_text("utf-8")
+        stat = path.stat()
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read price file {path}: {exc}") from None
-    return _parse(text, str(path))
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _parsed:
+        try:
+            text = path.read_text("utf-8")
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read price file {path}: {exc}") from None
+        _parsed.clear()
+        _parsed[key] = _parse(text, str(path))
+    return _parsed[key]
 
 
 def candidates(model: str) -> list[str]:
