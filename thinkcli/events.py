@@ -163,6 +163,32 @@ class Final(Event):
     result: Any  # engine.Result
 
 
+# -- emitted by a batch (think batch, think bench): one question's run is one row ----
+
+
+@dataclass
+class BatchStarted(Event):
+    total: int  # questions this run asks
+    skipped: int = 0  # answered by an earlier run (resume)
+    concurrency: int = 1
+
+
+@dataclass
+class RowFinished(Event):
+    id: Any
+    ok: bool  # False: the row failed and was recorded with its error
+    usage: Usage
+    cost_usd: float | None
+    local: bool = True
+    error: str | None = None
+
+
+@dataclass
+class BatchStopped(Event):
+    reason: str  # 'cost' | 'tokens' | 'interrupted' | 'unavailable'
+    detail: str = ""
+
+
 class Sink(Protocol):
     def emit(self, event: Event) -> None: ...
 

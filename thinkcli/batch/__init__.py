@@ -1,0 +1,1 @@
+"""`think batch`: many questions, K at a time, resumable, within batch-wide budgets."""
