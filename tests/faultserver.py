@@ -12,6 +12,14 @@ concurrently. ``faults`` is a queue consumed one entry per completion request:
     {"stream_error": True}               an error object in the middle of the stream
     {"echo_auth": 401}                   that status, echoing the Authorization header back
     {"delay": 0.5}                       this answer waits that long instead of ``delay``
+    {"hang": True}                       read the request, then never answer (until the server stops)
+    {"keepalive": True}                  200 and SSE keep-alive comments forever, never any data
+    {"endless": True}                    stream content without end, ignoring max_tokens
+    {"echo_key": True}                   a normal answer whose text carries the Authorization header's key
+    {"reply": "text"}                    a normal answer with this text instead of ``reply``
+
+The endless modes stop when the client goes away or the server stops, and after ``ENDLESS_CAP_S``
+at the latest, so a broken client never leaves a test hanging forever.
 
 ``tool_calls`` (a list of {"name", "arguments"}) answers any chat request that carries
 ``tools`` with those calls, streamed as ``delta.tool_calls`` pieces.
@@ -32,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DEFAULT_REPLY = "Two plus two makes four.\nFinal answer: 4"
+ENDLESS_CAP_S = 300.0  # the longest a hang, keep-alive or endless answer lasts
 
 
 class FaultServer:
@@ -66,6 +75,7 @@ class FaultServer:
         self.completions = 0
         self.in_flight = 0  # completion requests being answered right now
         self.peak_in_flight = 0  # the most at any one time: what a concurrency bound is checked against
+        self.stopping = threading.Event()  # ends the hang / keep-alive / endless answers
         self._lock = threading.Lock()
         server = self
 
@@ -89,6 +99,7 @@ class FaultServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -173,6 +184,14 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(wait)
         if fault.get("drop"):
             return self._drop()
+        if fault.get("hang"):
+            self.owner.stopping.wait(ENDLESS_CAP_S)
+            return self._drop()
+        if fault.get("reply") is not None:
+            text = fault["reply"]
+        if fault.get("echo_key"):
+            auth = self.headers.get("Authorization", "")
+            text = f"The key you sent is {auth.removeprefix('Bearer ')}.\nFinal answer: {auth.removeprefix('Bearer ')}"
         if "status" in fault:
             headers = {"Retry-After": fault["retry_after"]} if fault.get("retry_after") else {}
             return self._json(fault["status"], fault.get("body") or {"error": {"message": "injected fault"}}, headers)
@@ -180,6 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization", "")
             return self._json(fault["echo_auth"], {"error": {"message": f"Incorrect API key provided: {auth}"}})
         try:
+            if fault.get("keepalive") or fault.get("endless"):
+                return self._forever(fault, chat=path.endswith("chat/completions"))
             self._stream(body, text, fault, chat=path.endswith("chat/completions"))
         except (BrokenPipeError, ConnectionResetError):  # the client cancelled: expected, not noise
             self.close_connection = True
@@ -278,6 +299,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._event({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}})
         self._event("[DONE]")
         self._end()
+
+    def _forever(self, fault: dict, chat: bool) -> None:
+        """Keep-alive comments or content, until the client leaves or the server stops."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        deadline = time.monotonic() + ENDLESS_CAP_S
+        while not self.owner.stopping.is_set() and time.monotonic() < deadline:
+            if fault.get("keepalive"):
+                self._chunk(": keep-alive\n\n")
+                self.owner.stopping.wait(0.05)
+            else:
+                choice = {"index": 0, "finish_reason": None}
+                choice.update({"delta": {"content": " more"}} if chat else {"text": " more"})
+                self._event({"object": "chat.completion.chunk", "choices": [choice]})
+        self.close_connection = True
 
     def _end(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
