@@ -47,12 +47,13 @@ _think() {
                 --max-cost) return ;;
                 --verify) return ;;
                 --verify-timeout) return ;;
+                --verify-env) return ;;
                 --threads) return ;;
                 --base-url) return ;;
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models keys config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models keys config" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -76,12 +77,13 @@ _think() {
                 --max-cost) return ;;
                 --verify) return ;;
                 --verify-timeout) return ;;
+                --verify-env) return ;;
                 --threads) return ;;
                 --base-url) return ;;
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --threads --base-url --parallel --max-retries --json --quiet -q --version --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help " -- "$cur")) ;;
         "think logs")
             case "$prev" in
                 --count|-n) return ;;
@@ -115,8 +117,9 @@ _think() {
                 --temperature|-t) return ;;
                 --seed) return ;;
                 --patch) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --verify-env) return ;;
             esac
-            COMPREPLY=($(compgen -W "--verify --verify-timeout --model -m --effort -e --samples -n --strategy --max-tokens --temperature -t --seed --dry-run --patch --quiet -q --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--verify --verify-timeout --model -m --effort -e --samples -n --strategy --max-tokens --temperature -t --seed --dry-run --patch --verify-env --quiet -q --help " -- "$cur")) ;;
         "think models")
             case "$prev" in
             esac

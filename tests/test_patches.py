@@ -155,10 +155,12 @@ def test_a_longer_fence_holds_a_file_with_backticks():
     assert changes(reply, lambda p: None) == {"doc.py": text}
 
 
-def test_crlf_file_keeps_its_line_endings_on_context_lines():
+def test_crlf_file_keeps_its_line_endings_on_every_line():
     old = "a\r\nb\r\nc\r\n"
     diff = "--- a/w.txt\n+++ b/w.txt\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
-    assert changes(diff, {"w.txt": old}.get) == {"w.txt": "a\r\nB\nc\r\n"}
+    assert changes(diff, {"w.txt": old}.get) == {"w.txt": "a\r\nB\r\nc\r\n"}  # no mixed endings
+    whole = "```text path=w.txt\na\nB\nc\n```"
+    assert changes(whole, {"w.txt": old}.get) == {"w.txt": "a\r\nB\r\nc\r\n"}
 
 
 def test_doctests_of_the_verify_modules():

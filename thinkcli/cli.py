@@ -82,27 +82,63 @@ Strategy = _strategy_choices()
 
 
 def fail(message: str, status: ExitStatus) -> typer.Exit:
-    print(f"think: error: {message}", file=sys.stderr)
+    from thinkcli.ui.safe import one_line
+
+    print(f"think: error: {one_line(message)}", file=sys.stderr)
     return typer.Exit(int(status))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C: the same cleanup, then exit 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_received: list[int] = []  # the signal that ended this run, if one did
+
+
+def _on_signal(signum, frame) -> None:
+    if _received:
+        return  # cleanup from the first one is under way: let it finish
+    _received.append(signum)
+    raise Terminated(signum)
+
+
 def handles_errors(func):
-    """Turn expected failures into one line on stderr and the right exit status."""
+    """Turn expected failures into one line on stderr and the right exit status; SIGTERM and
+    SIGHUP stop the run the way Ctrl-C does (child groups killed, copies removed, best answer
+    printed) and exit 128 + the signal."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import signal
+
+        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
         try:
             return func(*args, **kwargs)
         except ThinkError as exc:
             raise fail(exc.message, exc.status) from None
         except KeyboardInterrupt:
             print("think: interrupted", file=sys.stderr)
-            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+            raise typer.Exit(_interrupted_status()) from None
         except BrokenPipeError:  # `think ... | head` closed the pipe: not our failure
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(int(ExitStatus.SUCCESS)) from None
+        except typer.Exit as done:
+            if done.exit_code == ExitStatus.INTERRUPTED:
+                raise typer.Exit(_interrupted_status()) from None
+            raise
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     return wrapper
+
+
+def _interrupted_status() -> int:
+    return 128 + _received[0] if _received else int(ExitStatus.INTERRUPTED)
 
 
 def _version(value: bool) -> None:
@@ -149,6 +185,7 @@ def ask(
     max_cost: Annotated[float | None, typer.Option("--max-cost", min=0.0, help="Cost budget, USD.", show_default=False)] = None,
     verify: Annotated[str | None, typer.Option("--verify", metavar="CMD", help="Shell command that checks each candidate in a throw-away copy of the project (exit 0 = pass); exit 4 when none passes.", show_default=False)] = None,
     verify_timeout: Annotated[float | None, typer.Option("--verify-timeout", min=0.1, help="Seconds the --verify command may run before its process group is killed \\[default: 60].", show_default=False)] = None,
+    verify_env: Annotated[list[str] | None, typer.Option("--verify-env", metavar="NAME", help="Pass this environment variable to the --verify command although it looks like a secret (repeatable; config key verify_env).", show_default=False)] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL", help="OpenAI-compatible server for openai: models, e.g. http://localhost:11434/v1 (also THINK_BASE_URL, OPENAI_BASE_URL).", show_default=False)] = None,
     parallel: Annotated[int | None, typer.Option("--parallel", min=1, max=64, metavar="K", help="Requests sent at once for one question's samples when the server ignores n \\[default: all samples at once; fewer once the server is seen to serve fewer at once, remembered per server].", show_default=False)] = None,
@@ -162,6 +199,7 @@ def ask(
     from thinkcli.inputs import build_prompt
 
     settings = config.load()
+    config.check_flags(locals())
     text = build_prompt(prompt or [], file or [])
     flags = {
         "threads": threads,
@@ -188,6 +226,7 @@ def ask(
         ),
         verify=_verify_command(verify),
         verify_timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
+        verify_env=config.env_names(verify_env, settings),
         plan_overrides={k: v for k, v in {"confidence": confidence, "rounds": rounds, "beam_width": beam_width,
                         "think_min": think_min, "think_max": think_max}.items() if v is not None},
         judge=judge or judge_model is not None,
@@ -217,7 +256,10 @@ def _run(request, *, json_out: bool, quiet: bool) -> ExitStatus:
     finally:
         renderer.stop()
     if not json_out and result.answer:
-        sys.stdout.write(result.answer.rstrip("\n") + "\n")
+        from thinkcli.ui.safe import for_terminal
+
+        answer = result.answer.rstrip("\n") + "\n"
+        sys.stdout.write(for_terminal(answer) if sys.stdout.isatty() else answer)
         sys.stdout.flush()
     renderer.close(result)
     status = _exit_status(request, result)
@@ -247,9 +289,50 @@ def _exit_status(request, result) -> ExitStatus:
 from thinkcli import subcommands  # noqa: E402,F401
 
 
-def main() -> None:
-    app(prog_name="think")
+def _redact(text: str) -> str:
+    from thinkcli.keys import redact
 
+    return redact(text)
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class ``name`` as this Typer raises it (vendored or click's own)."""
+    import importlib
+
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def main() -> None:
+    """The `think` program: every failure ends as one `think: error:` line and an exit status."""
+    from thinkcli.ui.safe import install_redaction, one_line
+
+    install_redaction(_redact)
+    try:
+        code = app(prog_name="think", standalone_mode=False)
+    except _click_errors("NoArgsIsHelpError") as exc:  # `think config`: the help, as click means it
+        print(exc.format_message(), file=sys.stderr)
+        code = exc.exit_code
+    except _click_errors("ClickException") as exc:  # a usage error: one line, not a boxed panel
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+        print(f"think: error: {one_line(exc.format_message())}{hint}", file=sys.stderr)
+        code = exc.exit_code
+    except (typer.Abort, *_click_errors("Abort")):  # Ctrl-C before a command took over
+        print("think: interrupted", file=sys.stderr)
+        code = int(ExitStatus.INTERRUPTED)
+    except Exception as exc:  # a bug: still one line (THINK_DEBUG=1 shows the traceback)
+        if os.environ.get("THINK_DEBUG"):
+            raise
+        print(f"think: error: unexpected {type(exc).__name__}: {one_line(str(exc))} "
+              "(a bug in think; rerun with THINK_DEBUG=1 for the traceback)", file=sys.stderr)
+        code = int(ExitStatus.ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
 
 if __name__ == "__main__":
     main()

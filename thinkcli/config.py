@@ -7,6 +7,7 @@ a bad file is an error naming the file and the key, never a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -50,6 +51,30 @@ SCHEMA: dict[str, tuple[type, Any, str]] = {
     "connect_timeout": (float, 10.0, "seconds to connect to a remote server"),
     "read_timeout": (float, 120.0, "seconds to wait for remote data"),
     "verify_timeout": (float, 60.0, "seconds a --verify command may run"),
+    "verify_env": (str, None, "comma-separated variables passed to --verify commands although they look secret"),
+}
+# The one range check for numbers, whether they come from flags, THINK_* or the config file:
+# key -> (lowest, highest); None is open. NaN and infinities are never accepted.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "samples": (1, 256),
+    "max_tokens": (1, 1_000_000),
+    "temperature": (0.0, 5.0),
+    "seed": (0, 2**31 - 1),
+    "threads": (1, 1024),
+    "context": (16, 10_000_000),
+    "max_total_tokens": (1, None),
+    "time_limit": (0.0, None),
+    "max_cost": (0.0, None),
+    "parallel": (1, 64),
+    "max_retries": (0, 20),
+    "connect_timeout": (0.1, 3600.0),
+    "read_timeout": (0.1, 86400.0),
+    "verify_timeout": (0.1, 86400.0),
+    "confidence": (0.5, 1.0),
+    "rounds": (0, 64),
+    "beam_width": (1, 64),
+    "think_min": (0, 1_000_000),
+    "think_max": (1, 1_000_000),
 }
 # The fields a providers.NAME table may set (aliases.NAME takes any name, a model reference).
 PROVIDER_FIELDS = {"base_url": str, "api_key_env": str}
@@ -89,6 +114,31 @@ def _coerce(key: str, typ: type, value: Any, where: str) -> Any:
     leaf = key.rsplit(".", 1)[-1]
     if leaf in CHOICES and value not in CHOICES[leaf]:
         raise ConfigError(f"{where}: key '{key}' must be one of {', '.join(CHOICES[leaf])}, got {value!r}")
+    return check_number(key, value, f"{where}: key '{key}'")
+
+
+def check_number(key: str, value: Any, where: str) -> Any:
+    """``value`` when it is a finite number inside ``RANGES[key]`` (or not a number);
+    ConfigError naming where it came from otherwise.
+
+    >>> check_number("samples", 4, "--samples")
+    4
+    >>> check_number("temperature", float("nan"), "--temperature")
+    Traceback (most recent call last):
+    ...
+    thinkcli.errors.ConfigError: --temperature must be a number from 0 to 5, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    low, high = RANGES.get(key.rsplit(".", 1)[-1], (None, None))
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            span = f"from {low:g} to {high:g}"
+        elif low is not None:
+            span = f"at least {low:g}"
+        else:
+            span = "finite"
+        raise ConfigError(f"{where} must be a number {span}, got {value!r}")
     return value
 
 
@@ -140,6 +190,28 @@ def read_file(path: Path | None = None) -> dict[str, Any]:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def check_flags(values: Mapping[str, Any]) -> None:
+    """Command-line numbers through the same range check as config and THINK_* values;
+    ``values`` maps parameter names (``max_tokens``) to what was given (None: not given)."""
+    for key, value in values.items():
+        if key in RANGES and value is not None:
+            check_number(key, value, "--" + key.replace("_", "-"))
+
+
+def env_names(flags: list[str] | None, settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """Variables passed through to --verify commands: ``--verify-env`` names and the
+    ``verify_env`` setting (comma-separated)."""
+    names = [*(flags or []), *(settings.get("verify_env") or "").split(",")]
+    out = []
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        if not name.replace("_", "a").isalnum() or not name.isascii():
+            raise UsageError(f"--verify-env {name!r} is not an environment variable name")
+        out.append(name)
+    return tuple(dict.fromkeys(out))
 
 
 def from_env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class Request:
     budgets: Budgets = field(default_factory=Budgets)
     verify: str | None = None  # shell command that checks a candidate (sandboxed)
     verify_timeout: float = 60.0
+    verify_env: tuple[str, ...] = ()  # variables the verify command gets although they look secret
     judge: bool = False  # score candidates with a judge model
     judge_model: str | None = None  # the judge; None = the answering model
     plan_overrides: dict[str, Any] = field(default_factory=dict)
@@ -361,6 +362,8 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
                       price_for=lambda other: _price_for(other, request))
         problem = Problem(request.prompt, request.system)
         verifier = verifier or _verifier_for(request, plan, meter)
+        for text in getattr(verifier, "notices", ()):
+            sink.emit(Notice(text))
         stopped_by = None
         interrupted = False
         try:

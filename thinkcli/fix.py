@@ -53,6 +53,7 @@ class FixOptions:
     timeout: float = 60.0
     dry_run: bool = False
     patch_file: str | None = None
+    verify_env: tuple[str, ...] = ()  # variables the verify command gets although they look secret
     settings: dict = field(default_factory=dict)
 
 
@@ -187,6 +188,7 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
             raise UsageError("no changed files to fix; name them: think fix FILE... --verify CMD")
     staged_mode = in_git and os.environ.get("PRE_COMMIT") == "1"
     targets = read_targets(names, root, in_git, staged_mode)
+    patch_path = patch_destination(opts.patch_file, cwd, root, in_git, targets) if opts.patch_file else None
     providers = opts.settings.get("providers") or {}
     secrets = [p["api_key_env"] for p in providers.values() if isinstance(p, dict) and p.get("api_key_env")]
     overlays = staged_overlays(root) if staged_mode else {}
@@ -194,7 +196,7 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     verifier = CommandVerifier(
         opts.verify, opts.timeout, cwd=cwd, overlays=overlays,
         allowed=[t.path for t in targets], extra_secrets=secrets,
-        default_path=targets[0].path if len(targets) == 1 else None,
+        default_path=targets[0].path if len(targets) == 1 else None, keep_env=opts.verify_env,
     )
 
     baseline = verifier.check()
@@ -227,9 +229,8 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     out.write(diff)
     out.flush()
     which = f"candidate #{winner.sample + 1} of {len(result.candidates)}, {winner.verdict.detail}"
-    if opts.patch_file:
-        write_atomic(Path(opts.patch_file) if Path(opts.patch_file).is_absolute() else cwd / opts.patch_file,
-                     diff.encode("utf-8"))
+    if patch_path is not None:
+        write_atomic(patch_path, diff.encode("utf-8"))
         print(f"think fix: verified fix ({which}) written to {opts.patch_file}; "
               f"apply it with `git apply {opts.patch_file}` from {root}", file=err)
         return ExitStatus.ERROR
@@ -244,6 +245,28 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     print(f"think fix: verified fix ({which}) written to {', '.join(sorted(new))}; "
           "review it and `git add` it (the index was not touched)", file=err)
     return ExitStatus.ERROR  # pre-commit's "files were modified": the commit stops for review
+
+
+def patch_destination(name: str, cwd: Path, root: Path, in_git: bool, targets: list[Target]) -> Path:
+    """Where ``--patch FILE`` may write, as a real path; UsageError for anything whose loss
+    would hurt: a file being fixed (its edits would be gone), anything inside .git (the index,
+    refs), a directory, or a special file. Checked before the model runs."""
+    full = Path(os.path.realpath(cwd / name))  # links resolved: the check is on what gets replaced
+    if full.is_dir():
+        raise UsageError(f"--patch {name} is a directory; name a file such as fix.patch")
+    if full.exists() and not full.is_file():
+        raise UsageError(f"--patch {name} is not a regular file; name a file such as fix.patch")
+    if full in {Path(os.path.realpath(root / t.path)) for t in targets}:
+        raise UsageError(f"--patch {name} is one of the files being fixed; name another file such as fix.patch")
+    if in_git:
+        for what in ("--git-dir", "--git-common-dir"):
+            out = git(["rev-parse", what], root, check=False).stdout.decode("utf-8", "surrogateescape").strip()
+            gitdir = os.path.realpath(root / out) if out else None
+            if gitdir and os.path.commonpath([gitdir, str(full)]) == gitdir:
+                raise UsageError(f"--patch {name} is inside the repository's .git; name a file such as fix.patch")
+    if any(part == ".git" for part in full.parts):
+        raise UsageError(f"--patch {name} is inside a .git directory; name a file such as fix.patch")
+    return full
 
 
 def no_fix_report(command: str, baseline, candidates) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
 from thinkcli.errors import UsageError
+
+MAX_INPUT = 16 << 20  # bytes: the most a prompt file or stdin may hold (no model takes more)
 
 LANGS = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
@@ -28,8 +31,36 @@ def decode(data: bytes, what: str) -> str:
 def read_stdin(stdin=None) -> str:
     stream = stdin if stdin is not None else sys.stdin
     buffer = getattr(stream, "buffer", None)
-    data = buffer.read() if buffer is not None else stream.read().encode("utf-8")
+    data = buffer.read(MAX_INPUT + 1) if buffer is not None else stream.read(MAX_INPUT + 1).encode("utf-8")
+    if len(data) > MAX_INPUT:
+        raise UsageError(f"stdin holds more than {MAX_INPUT >> 20} MiB; pass a smaller input")
     return decode(data, "stdin")
+
+
+def read_file(name: str) -> bytes:
+    """A regular file's bytes, at most MAX_INPUT of them. A FIFO, device or socket is refused
+    before it is read: /dev/zero never ends and a FIFO waits for a writer forever."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name} is a directory; pass files") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"{name} is a directory; pass files")
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"{name} is not a regular file (a device, FIFO or socket); pass a file")
+        try:
+            data = f.read(MAX_INPUT + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    if len(data) > MAX_INPUT:
+        raise UsageError(f"{name} is larger than {MAX_INPUT >> 20} MiB; pass a smaller file")
+    return data
 
 
 def fenced(name: str, text: str) -> str:
@@ -58,6 +89,15 @@ def stdin_is_terminal(stdin=None) -> bool:
         return bool(getattr(stream, "isatty", lambda: True)())
 
 
+def _word(word: str) -> str:
+    """A prompt word; bytes that are not UTF-8 reach Python as lone surrogates."""
+    try:
+        word.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"the prompt is not UTF-8 text (at character {exc.start + 1} of {word!r}); pass UTF-8 text") from None
+    return word
+
+
 def build_prompt(words: list[str], files: list[str], stdin=None) -> str:
     """Piped stdin, then files, then the words, separated by blank lines."""
     parts: list[str] = []
@@ -72,17 +112,8 @@ def build_prompt(words: list[str], files: list[str], stdin=None) -> str:
                 raise UsageError("-f - reads stdin, but stdin is a terminal; pipe the file in")
             parts.append(fenced("stdin", read_stdin(stdin)))
             continue
-        path = Path(name)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise UsageError(f"no such file: {name}") from None
-        except IsADirectoryError:
-            raise UsageError(f"{name} is a directory; pass files") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {name}: {exc.strerror}") from None
-        parts.append(fenced(name, decode(data, name)))
-    question = " ".join(words).strip()
+        parts.append(fenced(name, decode(read_file(name), name)))
+    question = " ".join(_word(w) for w in words).strip()
     if question:
         parts.append(question)
     prompt = "\n\n".join(parts).strip()

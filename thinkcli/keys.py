@@ -147,6 +147,8 @@ def set_key(name: str, key: str, base_url: str) -> None:
         raise UsageError("no key given; paste it at the prompt or pipe it on stdin")
     if any(c.isspace() for c in key):
         raise UsageError("the key contains whitespace; paste exactly the key")
+    if not key.isascii() or not key.isprintable():
+        raise UsageError("the key has characters an API key never has (it must be printable ASCII); paste exactly the key")
     if not re.match(r"^https?://[^/\s]+", base_url):
         raise UsageError(f"base URL {base_url!r} must start with http:// or https://")
     data = read_keys()
@@ -175,7 +177,68 @@ def read_key_input(prompt: str, stdin=None) -> str:
         import getpass
 
         return getpass.getpass(prompt)
-    return (stdin.readline() or "").strip()
+    buffer = getattr(stdin, "buffer", None)
+    line = buffer.readline(4096) if buffer is not None else (stdin.readline(4096) or "").encode("utf-8", "replace")
+    try:
+        return line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise UsageError("the key read from stdin is not UTF-8 text; paste exactly the key") from None
+
+
+# Variable names whose values are keys think may send or be given: blanked wherever they show.
+KEY_SUFFIXES = ("_API_KEY", "_APIKEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD")
+MIN_SECRET = 8  # shorter values would blank ordinary words
+_known: tuple[str, ...] | None = None
+
+
+def known_secrets(environ: Mapping[str, str] | None = None, refresh: bool = False) -> tuple[str, ...]:
+    """Every key this process knows of: stored keys, key-like environment variables and each
+    provider's ``api_key_env``. Read once per process; a broken keys file only costs its keys."""
+    global _known
+    if _known is not None and not refresh and environ is None:
+        return _known
+    environ = os.environ if environ is None else environ
+    found: set[str] = set()
+    try:
+        found.update(t["key"] for t in read_keys().values())
+    except ConfigError:
+        pass
+    names = {n for n in environ if n.upper().endswith(KEY_SUFFIXES) or n.upper() in ("HF_TOKEN", "API_KEY")}
+    try:
+        from thinkcli.config import read_file
+
+        providers = read_file().get("providers") or {}
+        names.update(t["api_key_env"] for t in providers.values()
+                     if isinstance(t, dict) and isinstance(t.get("api_key_env"), str))
+    except Exception:  # a broken config file is reported where it is read, not here
+        pass
+    found.update(environ[n].strip() for n in names if n in environ)
+    secrets = tuple(sorted((v for v in found if len(v) >= MIN_SECRET), key=len, reverse=True))
+    if environ is os.environ:
+        _known = secrets
+    return secrets
+
+
+def remember_secret(value: str) -> None:
+    """A key learned at run time (e.g. just stored) is blanked from then on."""
+    global _known
+    if len(value) >= MIN_SECRET:
+        _known = tuple(sorted({*known_secrets(), value}, key=len, reverse=True))
+
+
+def redact(text: str, secrets: tuple[str, ...] | None = None) -> str:
+    """``text`` with every known key blanked to ``***`` (also as JSON escapes it).
+
+    >>> redact("key sk-abcdefgh1234 echoed", ("sk-abcdefgh1234",))
+    'key *** echoed'
+    """
+    import json
+
+    for secret in known_secrets() if secrets is None else secrets:
+        for form in {secret, json.dumps(secret)[1:-1]}:
+            if form in text:
+                text = text.replace(form, "***")
+    return text
 
 
 def choose_key(provider: str, base_url: str, options: Mapping, environ: Mapping[str, str] | None = None) -> KeyChoice:
@@ -186,12 +249,12 @@ def choose_key(provider: str, base_url: str, options: Mapping, environ: Mapping[
     """
     environ = os.environ if environ is None else environ
     stored = read_keys()
-    is_provider = bool(options.get("base_url"))
-    if provider == "openai" and not is_provider:
-        env = "OPENAI_API_KEY"
+    env = options.get("api_key_env") or env_name(provider)
+    if env == "OPENAI_API_KEY":
+        # OpenAI's variable belongs to OpenAI (or the OPENAI_BASE_URL the user set beside it),
+        # whatever a config file says: a providers.openai.base_url never receives it.
         own_urls = [DEFAULT_BASE_URL] + ([environ["OPENAI_BASE_URL"]] if environ.get("OPENAI_BASE_URL") else [])
     else:
-        env = options.get("api_key_env") or env_name(provider)
         own_urls = [options.get("base_url") or ""]
     env_ok = any(same_url(base_url, u) for u in own_urls if u)
     if env_ok:
@@ -199,11 +262,19 @@ def choose_key(provider: str, base_url: str, options: Mapping, environ: Mapping[
     else:
         hint = f"run `think keys set NAME --base-url {base_url}`"
     if env_ok and environ.get(env, "").strip():
-        return KeyChoice(Secret(environ[env].strip()), hint)
+        return KeyChoice(Secret(_sendable(environ[env].strip(), f"environment variable {env}")), hint)
     named = stored.get(provider)
     if named and same_url(named.get("base_url", ""), base_url):
-        return KeyChoice(Secret(named["key"]), hint)
-    for _, table in sorted(stored.items()):
+        return KeyChoice(Secret(_sendable(named["key"], f"stored key {provider!r}")), hint)
+    for name, table in sorted(stored.items()):
         if same_url(table.get("base_url", ""), base_url):
-            return KeyChoice(Secret(table["key"]), hint)
+            return KeyChoice(Secret(_sendable(table["key"], f"stored key {name!r}")), hint)
     return KeyChoice(None, hint)
+
+
+def _sendable(key: str, where: str) -> str:
+    """A key fit for an HTTP header (printable ASCII, no spaces), or a one-line error naming
+    where it came from and never the key."""
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise UsageError(f"the {where} is not a valid API key (it must be printable ASCII without spaces); set it again")
+    return key

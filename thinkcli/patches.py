@@ -273,7 +273,26 @@ def changes(text: str, read: Callable[[str], str | None], default_path: str | No
             if now is None and not edit.create:
                 raise PatchError(f"the diff changes {edit.path}, which does not exist")
             current[edit.path] = apply_hunks(edit.path, now or "", edit.hunks or [])
+    current = {p: keep_line_endings(original[p], t) for p, t in current.items()}
     return {p: t for p, t in current.items() if t != original[p]}
+
+
+def keep_line_endings(old: str | None, new: str | None) -> str | None:
+    r"""``new`` with ``old``'s line endings: a model writes ``\n``, and a CRLF file must not
+    come back with mixed endings.
+
+    >>> keep_line_endings("a\r\nb\r\n", "a\nc\r\nd\n")
+    'a\r\nc\r\nd\r\n'
+    >>> keep_line_endings("a\nb\n", "a\r\nc\n")
+    'a\nc\n'
+    """
+    if old is None or new is None:
+        return new
+    crlf = old.count("\r\n")
+    if crlf == 0 and "\r\n" not in new:
+        return new
+    unix = new.replace("\r\n", "\n")
+    return unix.replace("\n", "\r\n") if crlf * 2 > old.count("\n") else unix
 
 
 def file_edits(text: str, read: Callable[[str], str | None], default_path: str | None = None) -> list[Edit]:

@@ -146,6 +146,7 @@ def fix_cmd(
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed, for reproducible samples.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the verified fix's diff; change no file.")] = False,
     patch: Annotated[str | None, typer.Option("--patch", metavar="FILE", help="Write the verified fix's diff to FILE (for `git apply`); change no other file.", show_default=False)] = None,
+    verify_env: Annotated[list[str] | None, typer.Option("--verify-env", metavar="NAME", help="Pass this environment variable to CMD although it looks like a secret (repeatable; config key verify_env).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view and no summary line.")] = False,
 ) -> None:
     from thinkcli import config
@@ -156,6 +157,7 @@ def fix_cmd(
     if not verify.strip():
         raise fail('think fix needs --verify CMD, e.g. --verify "python -m pytest -q"', ExitStatus.USAGE)
     settings = config.load()
+    config.check_flags(locals())
     if strategy is not None:
         from thinkcli import strategies
 
@@ -169,6 +171,7 @@ def fix_cmd(
         seed=seed if seed is not None else settings["seed"],
         timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
         dry_run=dry_run, patch_file=patch, settings=settings,
+        verify_env=config.env_names(verify_env, settings),
     )
     renderer = make_renderer(json_mode=False, quiet=quiet)
     final = ListSink()

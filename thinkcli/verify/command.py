@@ -8,13 +8,14 @@ failing line as the detail, the truncated output for ``refine`` to feed back.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from thinkcli import patches
 from thinkcli.verify.base import Candidate, Verdict
-from thinkcli.verify.sandbox import RunResult, Sandbox
+from thinkcli.verify.sandbox import Escape, RunResult, Sandbox, inside, read_regular
 
 _COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)\b")
 _SUMMARY = re.compile(r"(?:\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed)|no tests ran)\b.* in [\d.]+s")
@@ -25,6 +26,7 @@ _FAIL_LINE = (
 )
 _CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 GUESS_LIMIT = 200_000  # bytes: larger files are not matched against piped input
+READ_LIMIT = 8 << 20  # bytes: the largest project file a candidate may edit
 
 
 def pytest_counts(output: str) -> dict[str, int] | None:
@@ -138,28 +140,43 @@ class CommandVerifier:
 
     def __init__(self, command: str, timeout: float = 60.0, cwd: Path | str | None = None,
                  overlays: Mapping[str, bytes] | None = None, allowed: Iterable[str] | None = None,
-                 extra_secrets: Iterable[str] = (), default_path: str | None = None) -> None:
+                 extra_secrets: Iterable[str] = (), default_path: str | None = None,
+                 keep_env: Iterable[str] = ()) -> None:
         self.command = command
         self.timeout = timeout
-        self.sandbox = Sandbox(cwd, overlays=overlays, extra_secrets=extra_secrets)
+        self.sandbox = Sandbox(cwd, overlays=overlays, extra_secrets=extra_secrets, keep_env=keep_env)
         self.allowed = set(allowed) if allowed is not None else None
         self.default_path = default_path
         self._guesses: dict[str, str | None] = {}
+
+    @property
+    def notices(self) -> list[str]:
+        """What the user should hear once before candidates are checked."""
+        out = self.sandbox.left_out
+        if not out:
+            return []
+        more = f" and {len(out) - 5} more" if len(out) > 5 else ""
+        return [f"the verify copy leaves out {len(out)} item(s): {', '.join(out[:5])}{more}"]
 
     @classmethod
     def for_request(cls, request) -> CommandVerifier:
         providers = (request.settings or {}).get("providers") or {}
         secrets = [p["api_key_env"] for p in providers.values() if isinstance(p, dict) and p.get("api_key_env")]
-        return cls(request.verify, timeout=request.verify_timeout, extra_secrets=secrets)
+        return cls(request.verify, timeout=request.verify_timeout, extra_secrets=secrets,
+                   keep_env=getattr(request, "verify_env", ()))
 
     def read(self, path: str) -> str | None:
         """The text of a project file as candidates see it (overlays first)."""
         data = self.sandbox.overlays.get(path)
         if data is None:
             full = self.sandbox.root / path
-            if not full.is_file():
+            if not inside(self.sandbox.root, full):  # decided by the real path, links resolved
+                raise patches.PatchError(f"path {path} leads out of the project through a symbolic link")
+            if not os.path.lexists(full):
                 return None
-            data = full.read_bytes()
+            data = read_regular(full, READ_LIMIT)
+            if data is None:
+                raise patches.PatchError(f"{path} is not a regular file of at most {READ_LIMIT} bytes")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -186,7 +203,10 @@ class CommandVerifier:
             if outside:
                 return rejected(f"it changes {', '.join(outside)}, which is not among the files being fixed")
         data = {p: (t.encode("utf-8") if t is not None else None) for p, t in new.items()}
-        run = self.sandbox.run(self.command, changes=data, answer=plain_answer(candidate), timeout=self.timeout)
+        try:
+            run = self.sandbox.run(self.command, changes=data, answer=plain_answer(candidate), timeout=self.timeout)
+        except Escape as exc:
+            return rejected(exc.message)
         verdict = verdict_from(run, self.timeout, new)
         verdict.extra["files"] = new
         return verdict
@@ -198,11 +218,12 @@ class CommandVerifier:
             hits = []
             for name in self.sandbox.files:
                 path = self.sandbox.root / name
+                if not inside(self.sandbox.root, path):
+                    continue
+                data = read_regular(path, GUESS_LIMIT)  # never a FIFO or device: they never end
                 try:
-                    if path.stat().st_size > GUESS_LIMIT:
-                        continue
-                    text = path.read_text(encoding="utf-8").strip()
-                except (OSError, UnicodeDecodeError):
+                    text = data.decode("utf-8").strip() if data is not None else ""
+                except UnicodeDecodeError:
                     continue
                 if len(text) >= 20 and text in question:
                     hits.append(name)

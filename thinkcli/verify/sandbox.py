@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -27,8 +29,26 @@ from thinkcli.errors import UsageError
 
 HEAD_BYTES = 6000  # output kept from the start of a run...
 TAIL_BYTES = 6000  # ...and from its end
-SECRET_SUFFIXES = ("_API_KEY", "_APIKEY", "_TOKEN", "_SECRET", "_PASSWORD", "_SECRET_KEY", "_ACCESS_KEY")
-SECRET_NAMES = {"API_KEY", "TOKEN", "SECRET", "PASSWORD"}
+# What credential scanners (gitleaks, trufflehog, detect-secrets) treat as secrets, by name:
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "APIKEY", "API_KEY",
+                "ACCESS_KEY", "PRIVATE_KEY", "AUTH", "SESSION", "COOKIE", "SIGNING", "WEBHOOK")
+SECRET_ENDINGS = ("_KEY", "_PWD", "_PASS", "_DSN", "_PAT", "_DATABASE_URL", "_DB_URL", "_URI", "_CONN",
+                  "_CONNECTION_STRING", "_KEYS")
+SECRET_PREFIXES = ("AWS_", "AZURE_", "ARM_", "GOOGLE_", "GCP_", "GCLOUD_", "CLOUDSDK_", "GH_", "NPM_", "NODE_AUTH", "PYPI_", "TWINE_", "DOCKER_", "HEROKU_",
+                   "DIGITALOCEAN_", "DO_", "VAULT_", "CONSUL_", "STRIPE_", "SLACK_", "TWILIO_", "SENDGRID_",
+                   "HF_", "HUGGING", "OPENAI_", "ANTHROPIC_", "MISTRAL_", "COHERE_", "GROQ_", "GEMINI_",
+                   "DATABRICKS_", "SNOWFLAKE_", "CLOUDFLARE_", "CF_", "SENTRY_", "DATADOG_", "DD_", "OP_")
+SECRET_NAMES = {"API_KEY", "TOKEN", "SECRET", "PASSWORD", "DATABASE_URL", "DB_URL", "REDIS_URL", "MONGO_URL",
+                "MONGODB_URI", "AMQP_URL", "RABBITMQ_URL", "CELERY_BROKER_URL", "KUBECONFIG", "SSH_AUTH_SOCK",
+                "GPG_AGENT_INFO", "XAUTHORITY", "KRB5CCNAME", "NETRC", "PGPASSFILE", "PGPASSWORD", "MYSQL_PWD", "ACTIONS_RUNTIME_TOKEN",
+                "CI_JOB_TOKEN", "DOCKER_AUTH_CONFIG", "GOOGLE_APPLICATION_CREDENTIALS"}
+# Values in the shape of a known credential, whatever their variable is called.
+SECRET_VALUE = re.compile(
+    r"(?:^|[^A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}"
+    r"|xox[abposr]-[\w-]{10,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|AIza[\w-]{30,}|hf_[A-Za-z0-9]{30,}"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+    r"|://[^/\s:@]+:[^/\s@]+@"  # a URL with user:password
+)
 # git variables that would point a command in the copy back at the user's repository and index.
 GIT_LOCATORS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX")
@@ -49,26 +69,39 @@ class RunResult:
         return self.exit_code == 0 and not self.timed_out
 
 
-def is_secret(name: str, extra: Iterable[str] = ()) -> bool:
-    """Whether an environment variable may hold a credential.
+def is_secret(name: str, extra: Iterable[str] = (), value: str = "") -> bool:
+    """Whether an environment variable may hold a credential, by its name or its value.
 
-    >>> [is_secret(n) for n in ("OPENAI_API_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "PATH", "HOME")]
-    [True, True, True, False, False]
-    >>> is_secret("MY_KEY", extra=["MY_KEY"])
-    True
+    >>> [is_secret(n) for n in ("OPENAI_API_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "AWS_PROFILE", "DATABASE_URL")]
+    [True, True, True, True, True]
+    >>> [is_secret(n) for n in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV", "TERM")]
+    [False, False, False, False, False, False]
+    >>> is_secret("MY_KEY", extra=["MY_KEY"]), is_secret("PROXY", value="http://me:pw@proxy:3128")
+    (True, True)
     """
     upper = name.upper()
-    return upper in SECRET_NAMES or upper.endswith(SECRET_SUFFIXES) or name in set(extra)
+    return (
+        upper in SECRET_NAMES
+        or any(word in upper for word in SECRET_WORDS)
+        or upper.endswith(SECRET_ENDINGS)
+        or upper.startswith(SECRET_PREFIXES)
+        or name in set(extra)
+        or bool(value and SECRET_VALUE.search(value))
+    )
 
 
-def clean_env(environ: Mapping[str, str], extra_secrets: Iterable[str] = ()) -> dict[str, str]:
+def clean_env(environ: Mapping[str, str], extra_secrets: Iterable[str] = (), keep: Iterable[str] = ()) -> dict[str, str]:
     """The environment a verify command gets: no secrets, no pointers to the user's git repo.
+    ``keep`` names variables the user passes through on purpose (``--verify-env NAME``).
 
-    >>> sorted(clean_env({"PATH": "/bin", "X_TOKEN": "t", "GIT_INDEX_FILE": "i"}))
+    >>> sorted(clean_env({"PATH": "/bin", "X_TOKEN": "t", "GIT_INDEX_FILE": "i", "AWS_PROFILE": "p"}))
     ['PATH']
+    >>> sorted(clean_env({"PATH": "/bin", "AWS_PROFILE": "p"}, keep=["AWS_PROFILE"]))
+    ['AWS_PROFILE', 'PATH']
     """
-    extra = set(extra_secrets)
-    return {k: v for k, v in environ.items() if not is_secret(k, extra) and k not in GIT_LOCATORS}
+    extra, kept = set(extra_secrets), set(keep)
+    return {k: v for k, v in environ.items()
+            if k not in GIT_LOCATORS and (k in kept or not is_secret(k, extra, v))}
 
 
 def truncate(data: bytes, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> str:
@@ -115,8 +148,9 @@ def project_files(root: Path, in_git: bool) -> list[str]:
     if in_git:
         out = git(["ls-files", "-z", "-co", "--exclude-standard"], root).stdout.decode("utf-8", "surrogateescape")
         names = sorted({n for n in out.split("\0") if n})
-        # Deleted-but-tracked paths and submodules (directories) are not copied.
-        return [n for n in names if (root / n).is_file() or (root / n).is_symlink()]
+        # Deleted-but-tracked paths and submodules (directories) are not copied; special
+        # files stay listed so that the copy can say it left them out.
+        return [n for n in names if os.path.lexists(root / n) and not (root / n).is_dir() or (root / n).is_symlink()]
     names = []
     for dirpath, dirnames, filenames in os.walk(root):
         # Caches and VCS dirs are never part of what a command checks.
@@ -131,24 +165,95 @@ def project_files(root: Path, in_git: bool) -> list[str]:
     return sorted(names)
 
 
+def inside(base: Path, path: Path | str) -> bool:
+    """Whether ``path``, every link in it resolved, lies strictly inside ``base`` (itself resolved):
+    the decision for links and for every path a candidate names. ``base`` itself is not inside.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()).resolve(); (d / "self").symlink_to(".")
+    >>> inside(d, d / "a.py"), inside(d, d / "self"), inside(d, d / "self" / ".." / "x")
+    (True, False, False)
+    """
+    base = os.path.realpath(base)
+    real = os.path.realpath(path)
+    return real != base and os.path.commonpath([base, real]) == base
+
+
+def _open_regular(path: Path, follow: bool) -> int | None:
+    """A read descriptor on ``path`` when it is a regular file, else None. Opening never
+    blocks (a FIFO would wait for a writer forever) and never follows a final link unless asked."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` (links followed) when it is a regular file of at most ``limit``
+    bytes; None for anything else, without ever blocking on a FIFO or reading a device."""
+    fd = _open_regular(path, follow=True)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+def left_out(src: Path, root: Path) -> str | None:
+    """Why ``src`` is not copied (a special file, a link to one or to a directory leading out
+    of the project), or None when it is. Decided from metadata, without opening anything."""
+    try:
+        st = os.lstat(src)
+    except OSError:
+        return None
+    rel = os.path.relpath(src, root)
+    if stat.S_ISLNK(st.st_mode):
+        if _kept_link(src, root):
+            return None
+        try:
+            target = os.stat(src)
+        except OSError:
+            return f"{rel} (a link to nothing)"
+        if stat.S_ISDIR(target.st_mode):
+            return f"{rel} (a link to a directory that leads out of the project)"
+        return None if stat.S_ISREG(target.st_mode) else f"{rel} (a link to a FIFO, socket or device)"
+    return None if stat.S_ISREG(st.st_mode) else f"{rel} (a FIFO, socket or device)"
+
+
+def _kept_link(src: Path, root: Path) -> bool:
+    """A link stays a link only when its text stays in the project and its real path does:
+    a chain like `e -> d/..` with `d -> .` reads as inside but resolves outside, and a link
+    to the project root would make the copy's parent reachable as `link/..`."""
+    target = os.readlink(src)
+    lexical = os.path.normpath(os.path.join(os.path.dirname(os.path.relpath(src, root)), target))
+    return not os.path.isabs(target) and not lexical.startswith("..") and inside(root, src)
+
+
 def clone_file(src: Path, dst: Path, root: Path) -> None:
     """Copy one file: a reflink when the filesystem can, bytes otherwise. Never a hard link:
-    a hard link shares the inode, so a command writing in place would write the user's file."""
-    if src.is_symlink():
-        target = os.readlink(src)
-        inside = os.path.normpath(os.path.join(os.path.dirname(os.path.relpath(src, root)), target))
-        if not os.path.isabs(target) and not inside.startswith(".."):
-            os.symlink(target, dst)  # points inside the copy
-            return
-        if not src.is_file():
-            return  # a link out of the project to no file: nothing safe to copy
-        # A link out of the project is copied as content, so writes can't follow it out.
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+    a hard link shares the inode, so a command writing in place would write the user's file.
+    A link that stays inside the project stays a link; any other link is copied as the
+    regular file it points to. Special files (and links to them) are not copied."""
+    if os.path.islink(src) and _kept_link(src, root):
+        os.symlink(os.readlink(src), dst)
+        return
+    fd = _open_regular(src, follow=True)  # O_NONBLOCK: a FIFO swapped in meanwhile can't hang us
+    if fd is None:
+        return
+    with os.fdopen(fd, "rb") as fin, open(dst, "wb") as fout:
         try:
             fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
         except OSError:
             shutil.copyfileobj(fin, fout, 1 << 20)
-    shutil.copymode(src, dst)
+        os.chmod(dst, stat.S_IMODE(os.fstat(fin.fileno()).st_mode))
+
+
+class Escape(UsageError):
+    """A path a candidate names resolves outside the copy (through links)."""
 
 
 def safe_relpath(name: str) -> str:
@@ -173,7 +278,7 @@ class Sandbox:
     """The project seen from ``cwd``, ready to be copied once per verification."""
 
     def __init__(self, cwd: Path | str | None = None, overlays: Mapping[str, bytes] | None = None,
-                 extra_secrets: Iterable[str] = ()) -> None:
+                 extra_secrets: Iterable[str] = (), keep_env: Iterable[str] = ()) -> None:
         self.cwd = Path(cwd or os.getcwd()).resolve()
         root = repo_root(self.cwd)
         self.in_git = root is not None
@@ -182,6 +287,9 @@ class Sandbox:
         self.files = project_files(self.root, self.in_git)
         self.overlays = {safe_relpath(k): v for k, v in (overlays or {}).items()}
         self.extra_secrets = tuple(extra_secrets)
+        self.keep_env = tuple(keep_env)
+        # What the copy leaves out, and why: said once to the user, never silently.
+        self.left_out = [why for name in self.files if (why := left_out(self.root / name, self.root))]
 
     def run(self, command: str, *, changes: Mapping[str, bytes | None] | None = None,
             answer: str = "", timeout: float = 60.0, environ: Mapping[str, str] | None = None) -> RunResult:
@@ -193,7 +301,7 @@ class Sandbox:
             self._populate(work, {**self.overlays, **{safe_relpath(k): v for k, v in (changes or {}).items()}})
             answer_file = top / "answer.txt"
             answer_file.write_text(answer, encoding="utf-8")
-            env = clean_env(os.environ if environ is None else environ, self.extra_secrets)
+            env = clean_env(os.environ if environ is None else environ, self.extra_secrets, self.keep_env)
             env["THINK_ANSWER_FILE"] = str(answer_file)
             env["PWD"] = str(work / self.subdir)
             env["GIT_CEILING_DIRECTORIES"] = str(top)  # git in the copy must not find a repo above it
@@ -208,18 +316,24 @@ class Sandbox:
                 continue
             dst = work / name
             dst.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                clone_file(self.root / name, dst, self.root)
-            except FileNotFoundError:  # deleted while we copied: the copy follows the tree
-                continue
+            clone_file(self.root / name, dst, self.root)
         for name, data in changes.items():
             dst = work / name
             if data is None:
                 continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not inside(work, dst):  # through a link, to the copy's root or out of it
+                raise Escape(f"path {name} leads out of the project through a symbolic link")
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if not inside(work, dst):  # mkdir went through a link: judge the final place again
+                    raise Escape(f"path {name} leads out of the project through a symbolic link")
+                if dst.is_symlink() or (dst.exists() and not dst.is_file()):
+                    raise Escape(f"path {name} is a link or not a regular file in the project")
+                dst.write_bytes(data)
+            except OSError as exc:
+                raise Escape(f"path {name} cannot be written in the project ({exc.strerror})") from None
             src = self.root / name
-            dst.write_bytes(data)
-            if src.is_file():
+            if src.is_file() and not src.is_symlink():
                 shutil.copymode(src, dst)
         (work / self.subdir).mkdir(parents=True, exist_ok=True)
 
