@@ -265,7 +265,7 @@ def _run(request, *, json_out: bool, quiet: bool) -> ExitStatus:
     status = _exit_status(request, result)
     from thinkcli import history
 
-    history.record(request.prompt, result, status)
+    history.record(request.prompt, result, status, scrub=_redact)
     return status
 
 
@@ -280,7 +280,9 @@ def _exit_status(request, result) -> ExitStatus:
         judged = [c for c in result.candidates if c.verdict is not None]
         shown = next((c for c in judged if c.sample == result.chosen), judged[0] if judged else None)
         why = f"; the printed one: {shown.verdict.detail}" if shown else ""
-        print(f"think: no candidate passed --verify ({len(judged)} checked{why})", file=sys.stderr)
+        from thinkcli.ui.safe import one_line
+
+        print(f"think: no candidate passed --verify ({len(judged)} checked{one_line(why)})", file=sys.stderr)
         return ExitStatus.NO_PASS
     return ExitStatus.SUCCESS
 

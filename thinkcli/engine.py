@@ -16,7 +16,7 @@ from typing import Any
 
 from thinkcli.answers import vote_key
 from thinkcli.backends.base import GenParams, Message, estimate_tokens
-from thinkcli.errors import BackendError, ThinkError, UsageError
+from thinkcli.errors import BackendError, DeadlineReached, ThinkError, UsageError
 from thinkcli.events import (
     BudgetStop,
     Event,
@@ -221,6 +221,8 @@ class Meter:
         self.next_index += n
         if params.seed is not None and base:
             params = params.with_(seed=params.seed + base)
+        if self.budgets.time_limit is not None:  # a backend waiting on a server stops there too
+            params = params.with_(deadline=self.started + self.budgets.time_limit)
         return base, params
 
     def _metered(self, events: Iterator[Event], base: int, n: int, label: str, price=None) -> Iterator[Event]:
@@ -233,7 +235,7 @@ class Meter:
         """
         live: set[int] = set()
         try:
-            for event in events:
+            for event in _until_deadline(events, self.budgets):
                 sample = getattr(event, "sample", None)
                 if isinstance(sample, int):
                     event.sample = sample = sample + base
@@ -293,6 +295,14 @@ class Meter:
             more = price(worst) or 0.0
             if spent + more > b.max_cost:
                 raise BudgetExhausted("cost", f"${b.max_cost:g}")
+
+
+def _until_deadline(events: Iterator[Event], budgets: Budgets) -> Iterator[Event]:
+    """A backend's events; its DeadlineReached becomes the time budget's stop."""
+    try:
+        yield from events
+    except DeadlineReached:
+        raise BudgetExhausted("time", f"{budgets.time_limit:g} s") from None
 
 
 class Recorder:

@@ -45,3 +45,7 @@ class BackendError(ThinkError):
 
 class ConfigError(ThinkError):
     status = ExitStatus.USAGE
+
+
+class DeadlineReached(Exception):
+    """A backend call ran into its ``GenParams.deadline``; the engine turns it into the time budget's stop."""

@@ -13,6 +13,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from thinkcli.errors import ThinkError
+
 SCHEMA = """
 create table if not exists runs (
     id integer primary key,
@@ -51,10 +53,12 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def record(prompt: str, result, status: int, path: Path | None = None) -> int | None:
-    """Log one run; returns its id, or None when logging is off or failed."""
+def record(prompt: str, result, status: int, path: Path | None = None, scrub=None) -> int | None:
+    """Log one run; returns its id, or None when logging is off or failed. ``scrub`` (text ->
+    text) blanks keys in everything stored: a key a server echoed never lands on disk."""
     if not enabled():
         return None
+    scrub = scrub or (lambda text: text)
     try:
         with _connect(path or db_path()) as conn:
             cur = conn.execute(
@@ -64,14 +68,14 @@ def record(prompt: str, result, status: int, path: Path | None = None) -> int | 
                     time.time(),
                     result.model,
                     result.strategy,
-                    prompt,
-                    result.answer,
+                    scrub(prompt),
+                    scrub(result.answer) if result.answer is not None else None,
                     result.usage.prompt_tokens,
                     result.usage.completion_tokens,
                     result.cost_usd,
                     result.wall_s,
                     int(status),
-                    json.dumps(result.as_dict(), ensure_ascii=False),
+                    scrub(json.dumps(result.as_dict(), ensure_ascii=False)),
                 ),
             )
             return cur.lastrowid
@@ -84,7 +88,10 @@ def recent(limit: int = 10, path: Path | None = None) -> list[dict]:
     path = path or db_path()
     if not path.exists():
         return []
-    with _connect(path) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute("select * from runs order by id desc limit ?", (limit,)).fetchall()
+    try:
+        with _connect(path) as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute("select * from runs order by id desc limit ?", (limit,)).fetchall()
+    except (sqlite3.Error, OSError) as exc:
+        raise ThinkError(f"cannot read the history database {path} ({exc}); move it away to start a new one") from None
     return [dict(r) for r in rows]

@@ -35,13 +35,23 @@ def logs_cmd(
         return
     rows = history.recent(count)
     if json_out:
-        print(json.dumps([json.loads(r["document"]) | {"prompt": r["prompt"], "at": r["at"]} for r in rows], indent=2))
+        docs = []
+        for r in rows:
+            try:
+                doc = json.loads(r["document"])
+            except (TypeError, ValueError):  # a row damaged on disk still shows what it has
+                doc = {"answer": r["answer"]}
+            docs.append((doc if isinstance(doc, dict) else {}) | {"prompt": r["prompt"], "at": r["at"]})
+        print(json.dumps(docs, indent=2))
         return
+    from thinkcli.ui.safe import for_terminal
+
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["at"]))
         prompt = " ".join(r["prompt"].split())[:60]
         answer = " ".join((r["answer"] or "").split())[:40]
-        print(f"#{r['id']} {when} {r['model']} {r['strategy']} exit {r['status']} · {prompt!r} → {answer!r}")
+        line = f"#{r['id']} {when} {r['model']} {r['strategy']} exit {r['status']} · {prompt!r} → {answer!r}"
+        print(for_terminal(line) if sys.stdout.isatty() else line)
 
 
 def _csv(text: str, flag: str, parse=str, choices: tuple[str, ...] | None = None) -> list:
@@ -153,6 +163,7 @@ def fix_cmd(
     from thinkcli.events import FanOut, Final, ListSink
     from thinkcli.fix import FixOptions, run_fix
     from thinkcli.ui import make_renderer
+    from thinkcli.ui.safe import terminal_safe
 
     if not verify.strip():
         raise fail('think fix needs --verify CMD, e.g. --verify "python -m pytest -q"', ExitStatus.USAGE)
@@ -176,7 +187,8 @@ def fix_cmd(
     renderer = make_renderer(json_mode=False, quiet=quiet)
     final = ListSink()
     try:
-        status = run_fix(opts, sink=FanOut(renderer, final))
+        status = run_fix(opts, sink=FanOut(renderer, final),
+                         stdout=terminal_safe(sys.stdout), stderr=terminal_safe(sys.stderr))
     finally:
         renderer.stop()
     done = final.of(Final)

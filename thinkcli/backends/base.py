@@ -28,6 +28,7 @@ class GenParams:
     logprobs: bool = True
     tools: tuple[dict, ...] = ()  # OpenAI tool definitions, passed through to servers that take them
     tool_choice: str | dict | None = None
+    deadline: float | None = None  # time.monotonic() by which the call must end (--time-limit)
 
     def with_(self, **changes) -> GenParams:
         return replace(self, **changes)

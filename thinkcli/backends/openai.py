@@ -11,6 +11,7 @@ Imported only when a remote model is used, so ``think --help`` never loads httpx
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import queue
@@ -32,7 +33,7 @@ from thinkcli.backends.base import (
     register_backend,
 )
 from thinkcli.backends.wire import Job, RequestRejected, Wire
-from thinkcli.errors import BackendError, ThinkError, UsageError
+from thinkcli.errors import BackendError, DeadlineReached, ThinkError, UsageError
 from thinkcli.events import Event, Generation, Retry, Usage
 from thinkcli.keys import DEFAULT_BASE_URL, KeyChoice
 
@@ -119,6 +120,16 @@ class OpenAIBackend:
     def _call(self, coro, timeout: float | None = None):
         return self._submit(coro).result(timeout)
 
+    async def _shutdown(self) -> None:
+        """Cancel whatever still runs on the loop and wait for it, then close the client:
+        a task left pending when the loop closes is reported as "Task was destroyed"."""
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.wire.aclose()
+
     @property
     def logprobs_ok(self) -> bool:
         return self.wire.logprobs_ok
@@ -127,7 +138,7 @@ class OpenAIBackend:
         if self._loop is None:
             return
         try:
-            self._call(self.wire.aclose(), timeout=2)
+            self._call(self._shutdown(), timeout=3)
         except Exception:  # closing a broken connection must not hide the run's result
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -145,11 +156,11 @@ class OpenAIBackend:
     def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"messages": messages, **self._body(params, chat=True)}
         text = "\n".join(m.get("content") or "" for m in messages)
-        return self._events(Job("chat/completions", body, text, n, True, params.seed, None))
+        return self._events(Job("chat/completions", body, text, n, True, params.seed, None), params.deadline)
 
     def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"prompt": prompt, **self._body(params, chat=False)}
-        return self._events(Job("completions", body, prompt, n, False, params.seed, None))
+        return self._events(Job("completions", body, prompt, n, False, params.seed, None), params.deadline)
 
     def has_template(self) -> bool:
         """Whether the server renders chat templates (llama.cpp's /apply-template); probed once."""
@@ -181,7 +192,12 @@ class OpenAIBackend:
             except (ValueError, KeyError, TypeError):
                 raise self._no_template() from None
 
-        return self._call(ask())
+        future = self._submit(ask())
+        try:  # bounded like any read: a server that never answers must not hang the run
+            return future.result(self.wire.connect_timeout + self.wire.read_timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise BackendError(f"{self.where} sent nothing for {self.wire.read_timeout:g} s (read timeout)") from None
 
     def _no_template(self) -> ThinkError:
         return ThinkError(
@@ -212,7 +228,7 @@ class OpenAIBackend:
 
     # -- one call: events out as they arrive ------------------------------------------
 
-    def _events(self, job: Job) -> Iterator[Event]:
+    def _events(self, job: Job, deadline: float | None = None) -> Iterator[Event]:
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         job.emit = inbox.put
         finished = threading.Event()
@@ -220,8 +236,12 @@ class OpenAIBackend:
         future.add_done_callback(lambda _: inbox.put(_END))
         try:
             while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    # A server that never answers, or sends keep-alives forever, ends here;
+                    # leaving cancels the requests in flight.
+                    raise DeadlineReached()
                 try:
-                    item = inbox.get(timeout=0.1)  # a timeout keeps Ctrl-C deliverable
+                    item = inbox.get(timeout=0.1)  # a timeout keeps Ctrl-C and the deadline deliverable
                 except queue.Empty:
                     continue
                 if item is _END:

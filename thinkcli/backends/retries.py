@@ -8,6 +8,7 @@ and scrubbed of keys before a user sees it.
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from http import HTTPStatus
@@ -30,26 +31,35 @@ def backoff(attempt: int, jitter: float) -> float:
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta seconds or an HTTP date).
+    """Seconds a ``Retry-After`` header asks for (delta seconds or an HTTP date); None when it
+    asks for nothing usable (garbage, a past date, zero, NaN), so the caller backs off instead
+    of retrying at once.
 
     >>> retry_after("2"), retry_after("0.5"), retry_after(None), retry_after("soon")
     (2.0, 0.5, None, None)
     >>> retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
     10.0
+    >>> retry_after("Wed, 21 Oct 2015 07:28:10 GMT"), retry_after("-3"), retry_after("nan"), retry_after("0")
+    (None, None, None, None)
+    >>> retry_after("inf")
+    inf
     """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        now = time.time() if now is None else now
+        try:
+            seconds = when.timestamp() - now
+        except (OverflowError, ValueError, OSError):
+            return None
+    return seconds if seconds > 0 and not math.isnan(seconds) else None
 
 
 def status_text(code: int, phrase: str = "") -> str:

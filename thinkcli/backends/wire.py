@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,44 @@ class Streamed:
     unfinished: list[chunks.Choice] = field(default_factory=list)
 
 
+@dataclass
+class Limits:
+    """What one response may hold on the client side, whatever the server does with max_tokens."""
+
+    pieces: int  # streamed deltas per choice
+    bytes: int  # characters of the whole response
+
+    @classmethod
+    def of(cls, body: dict, n: int) -> Limits:
+        """A server may split a token over deltas, so the cap has slack; bytes allow verbose chunks.
+
+        >>> Limits.of({"max_tokens": 100}, 2)
+        Limits(pieces=216, bytes=2818048)
+        """
+        tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 4096
+        pieces = 2 * int(tokens) + 16
+        return cls(pieces, pieces * max(n, 1) * 4096 + (1 << 20))
+
+    def all_full(self, choices: dict) -> bool:
+        return bool(choices) and all(c.pieces >= self.pieces for c in choices.values())
+
+    def cut(self, choices: dict, state: dict) -> None:
+        """End the response here as if the server had stopped at the length limit."""
+        for c in choices.values():
+            c.finish_reason = c.finish_reason or "length"
+        state["done"] = True
+
+
+async def _read_capped(resp: httpx.Response, limit: int) -> bytes:
+    """A non-streamed body, refused past ``limit`` bytes rather than read to the end."""
+    data = bytearray()
+    async for piece in resp.aiter_bytes():
+        data += piece
+        if len(data) > limit:
+            raise StreamError(f"the answer is larger than {limit} bytes")
+    return bytes(data)
+
+
 class Wire:
     def __init__(
         self,
@@ -70,6 +109,7 @@ class Wire:
         self._hint = key.hint if key else "run `think keys set NAME`"
         self.max_retries = max(0, max_retries)
         self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
         self._timeout = httpx.Timeout(connect_timeout, read=read_timeout, write=read_timeout, pool=None)
         self._transport = transport
         self.sleep = sleep or asyncio.sleep
@@ -106,19 +146,32 @@ class Wire:
             body["seed"] = job.seed + indices[0]  # per-sample seeds: same seed, different samples
         resp = await self.open(job.path, body, job.emit)
         choices: dict[int, chunks.Choice] = {}
+        limits = Limits.of(body, len(indices))
         state = {"usage": None, "done": False}
         fault = None
         try:
             if "text/event-stream" not in resp.headers.get("content-type", ""):
-                self._take(json.loads(await resp.aread()), job, indices, choices, state)  # a server that ignores stream
+                raw = await _read_capped(resp, limits.bytes)
+                self._take(json.loads(raw), job, indices, choices, state, limits)  # a server that ignores stream
                 state["done"] = True
             else:
                 parser = SSEParser()
+                received, last_data = 0, time.monotonic()
                 async for text in resp.aiter_text():
-                    for event in parser.feed(text):
-                        self._on_event(event.data, job, indices, choices, state)
-                for event in parser.flush():
-                    self._on_event(event.data, job, indices, choices, state)
+                    received += len(text)
+                    events = parser.feed(text)
+                    if events:
+                        last_data = time.monotonic()
+                    elif time.monotonic() - last_data > self.read_timeout:
+                        raise httpx.ReadTimeout("only keep-alive comments")  # they reset httpx's timer, not ours
+                    for event in events:
+                        self._on_event(event.data, job, indices, choices, state, limits)
+                    if received > limits.bytes or limits.all_full(choices):
+                        limits.cut(choices, state)  # a server ignoring max_tokens: stop reading
+                        break
+                else:
+                    for event in parser.flush():
+                        self._on_event(event.data, job, indices, choices, state, limits)
         except (ValueError, TypeError, KeyError, AttributeError):
             fault = "malformed data in the stream"
         except StreamError as exc:
@@ -139,7 +192,7 @@ class Wire:
         ended = [c for c in choices.values() if fault is None or c.finish_reason is not None]
         return Streamed(self._finish(job, ended, state["usage"]), fault, [c for c in choices.values() if c not in ended])
 
-    def _on_event(self, data: str, job: Job, indices, choices, state) -> None:
+    def _on_event(self, data: str, job: Job, indices, choices, state, limits: Limits) -> None:
         if data.strip() == "[DONE]":
             state["done"] = True
             return
@@ -149,9 +202,9 @@ class Wire:
         if chunk.get("error"):
             message = retries.server_message(json.dumps(chunk).encode(), self.secrets())
             raise StreamError(f"server error mid-stream: {message}")
-        self._take(chunk, job, indices, choices, state)
+        self._take(chunk, job, indices, choices, state, limits)
 
-    def _take(self, chunk: dict, job: Job, indices, choices, state) -> None:
+    def _take(self, chunk: dict, job: Job, indices, choices, state, limits: Limits) -> None:
         usage = chunks.parse_usage(chunk.get("usage"))
         if usage is not None:
             state["usage"] = usage
@@ -160,6 +213,8 @@ class Wire:
             if not isinstance(index, int) or not 0 <= index < len(indices):
                 raise StreamError(f"choice index {index!r} out of range")
             c = choices.setdefault(index, chunks.Choice(indices[index]))
+            if c.pieces >= limits.pieces:
+                continue  # past max_tokens (with slack): whatever more this choice says is dropped
             for kind, piece in chunks.choice_deltas(raw, job.chat):
                 for token in c.add(piece, kind):
                     job.emit(token)

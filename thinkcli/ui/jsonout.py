@@ -23,7 +23,7 @@ class JsonRenderer:
 
     def close(self, result) -> None:
         if result is not None:
-            json.dump(result.as_dict(), self.stream, ensure_ascii=False, indent=2)
-            self.stream.write("\n")
+            # One write: the stream blanks keys, and a key must not straddle two writes.
+            self.stream.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) + "\n")
             self.stream.flush()
         self.inner.close(result)

@@ -34,6 +34,7 @@ from thinkcli.events import (
     VerifyStarted,
     Vote,
 )
+from thinkcli.ui.safe import shown
 from thinkcli.ui.summary import cost_text, summary_line
 
 PANEL_LINES = 12
@@ -122,13 +123,13 @@ class LiveRenderer:
         elif isinstance(event, RoundStarted):
             self.rounds.append(event.name)
         elif isinstance(event, Retry):
-            self.notice = f"Retrying in {event.after_s:.1f} s ({event.reason})"
-            self.console.print(self.notice, style="yellow")
+            self.notice = shown(f"Retrying in {event.after_s:.1f} s ({event.reason})")
+            self.console.print(Text(self.notice, style="yellow"))
         elif isinstance(event, Notice):
-            self.notice = event.text
-            self.console.print(f"think: warning: {event.text}", style="yellow")
+            self.notice = shown(event.text)
+            self.console.print(Text(f"think: warning: {self.notice}", style="yellow"))
         elif isinstance(event, BudgetStop):
-            self.notice = f"{event.budget} budget reached ({event.detail}); keeping the best answer so far"
+            self.notice = shown(f"{event.budget} budget reached ({event.detail}); keeping the best answer so far")
         elif isinstance(event, Final):
             self.cost = cost_text(event.result)
             answer = (event.result.answer or "").strip()
@@ -145,7 +146,7 @@ class LiveRenderer:
     def close(self, result) -> None:
         self.stop()
         if result is not None:
-            self.console.print(summary_line(result), style="dim")
+            self.console.print(Text(shown(summary_line(result)), style="dim"))
 
     # -- rendering ---------------------------------------------------------------
 
@@ -174,13 +175,16 @@ class LiveRenderer:
     def _render_one(self, row: Row | None):
         if self.collapsed:
             return self.status()
-        text = "".join(row.text) if row else ""
+        # Model text is text: keys blanked and escapes removed before it is cut into lines,
+        # and Text (never markup) so that "[/]" in an answer is shown, not parsed.
+        text = shown("".join(row.text)) if row else ""
         lines = text.splitlines()[-PANEL_LINES:] or [""]
-        shown = (row.answer or "?").strip().split("\n")[0][:60] if row else ""
-        title = "thinking…" if not (row and row.done) else f"answer: {shown}"
+        answer = shown((row.answer or "?").strip()).split("\n")[0][:60] if row else ""
+        title = "thinking…" if not (row and row.done) else f"answer: {answer}"
         if row and row.verdict:
-            title += f" · {row.verdict}"
-        return Group(Panel(Text("\n".join(lines)), title=title, title_align="left", border_style="blue"), self.status())
+            title += f" · {shown(row.verdict)}"
+        return Group(Panel(Text("\n".join(lines)), title=Text(title), title_align="left", border_style="blue"),
+                     self.status())
 
     def _render_many(self, rows: list[Row]):
         table = Table.grid(padding=(0, 1))
@@ -192,17 +196,18 @@ class LiveRenderer:
         leader = vote_key(self.tally.leader) if self.tally and self.tally.leader else None
         shown = max(3, min(MAX_ROWS, self.console.height - 6))
         for row in rows[-shown:]:
-            newest = "".join(row.text).replace("\n", " ⏎ ").strip()[-width:]
+            newest = shown("".join(row.text).replace("\n", " ⏎ ")).strip()[-width:]
             answer = Text()
             if row.answer is not None:
                 agrees = leader is not None and vote_key(row.answer) == leader
-                answer.append(f"→ {row.answer[:24]}", style="bold green" if agrees else "green" if row.done else "cyan")
+                answer.append(f"→ {shown(row.answer)[:24]}", style="bold green" if agrees else "green" if row.done else "cyan")
             elif row.done:
                 answer.append("→ ?", style="red")
             if row.verdict:
                 style = "green" if row.verdict.startswith("passed") else "red" if row.verdict.startswith("failed") else "yellow"
-                answer.append(f" {row.verdict[:40]}", style=style)
-            table.add_row(f"#{row.index}{' ' + row.label if row.label else ''}", newest, f"{row.tokens} tok", answer)
+                answer.append(f" {shown(row.verdict)[:40]}", style=style)
+            label = Text(f"#{row.index}{' ' + row.label if row.label else ''}")
+            table.add_row(label, Text(newest), Text(f"{row.tokens} tok"), answer)
         parts = [table]
         if len(rows) > shown:
             parts.append(Text(f"… {len(rows) - shown} earlier samples not shown", style="dim"))
@@ -210,12 +215,12 @@ class LiveRenderer:
             top = sorted(self.tally.tally.items(), key=lambda kv: -kv[1])[:5]
             voters = sum(self.tally.tally.values())
             vote = Text(f"votes ({voters}): ", style="cyan")
-            vote.append("  ".join(f"{k[:20]}×{v}" for k, v in top), style="bold cyan")
+            vote.append("  ".join(f"{shown(k)[:20]}×{v}" for k, v in top), style="bold cyan")
             if self.tally.confidence is not None:
-                vote.append(f"  leader {self.tally.leader or '?'}"[:40] + f" · confidence {self.tally.confidence:.0%}",
+                vote.append(f"  leader {shown(self.tally.leader or '?')}"[:40] + f" · confidence {self.tally.confidence:.0%}",
                             style="cyan")
             parts.append(vote)
         if self.rounds:
-            parts.append(Text("path: " + " → ".join(self.rounds), style="magenta"))
+            parts.append(Text(shown("path: " + " → ".join(self.rounds)), style="magenta"))
         parts.append(self.status())
         return Group(*parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from thinkcli.events import Event, Notice, Retry
+from thinkcli.ui.safe import one_line
 from thinkcli.ui.summary import summary_line
 
 
@@ -15,13 +16,13 @@ class PlainRenderer:
 
     def emit(self, event: Event) -> None:
         if isinstance(event, Retry) and not self.quiet:
-            print(f"Retrying in {event.after_s:.1f} s ({event.reason})", file=self.stream, flush=True)
+            print(one_line(f"Retrying in {event.after_s:.1f} s ({event.reason})"), file=self.stream, flush=True)
         elif isinstance(event, Notice) and not self.quiet:
-            print(f"think: warning: {event.text}", file=self.stream, flush=True)
+            print(f"think: warning: {one_line(event.text)}", file=self.stream, flush=True)
 
     def stop(self) -> None:
         pass
 
     def close(self, result) -> None:
         if result is not None and not self.quiet:
-            print(summary_line(result), file=self.stream, flush=True)
+            print(one_line(summary_line(result)), file=self.stream, flush=True)

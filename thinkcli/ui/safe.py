@@ -72,6 +72,21 @@ class _Redacting:
         return getattr(self._stream, name)
 
 
+class _TerminalSafe(_Redacting):
+    """A stream on a terminal that shows text as text: escape sequences and controls removed."""
+
+    def write(self, text: str) -> int:
+        self._stream.write(for_terminal(text))
+        return len(text)
+
+
+def terminal_safe(stream):
+    """``stream`` itself when it is not a terminal (pipes get the bytes as they are), else a
+    wrapper that strips escape sequences from everything written to it."""
+    isatty = getattr(stream, "isatty", None)
+    return _TerminalSafe(stream) if isatty is not None and isatty() else stream
+
+
 def install_redaction(redactor: Callable[[str], str]) -> None:
     """Route sys.stdout and sys.stderr through ``redactor`` (text -> text with keys blanked),
     which the live view also applies to model text before it is wrapped into lines."""
