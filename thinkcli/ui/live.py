@@ -194,8 +194,8 @@ class LiveRenderer:
         table.add_column(no_wrap=True)
         width = max(20, self.console.width - 40)
         leader = vote_key(self.tally.leader) if self.tally and self.tally.leader else None
-        shown = max(3, min(MAX_ROWS, self.console.height - 6))
-        for row in rows[-shown:]:
+        visible = max(3, min(MAX_ROWS, self.console.height - 6))
+        for row in rows[-visible:]:
             newest = shown("".join(row.text).replace("\n", " ⏎ ")).strip()[-width:]
             answer = Text()
             if row.answer is not None:
@@ -209,8 +209,8 @@ class LiveRenderer:
             label = Text(f"#{row.index}{' ' + row.label if row.label else ''}")
             table.add_row(label, Text(newest), Text(f"{row.tokens} tok"), answer)
         parts = [table]
-        if len(rows) > shown:
-            parts.append(Text(f"… {len(rows) - shown} earlier samples not shown", style="dim"))
+        if len(rows) > visible:
+            parts.append(Text(f"… {len(rows) - visible} earlier samples not shown", style="dim"))
         if self.tally and self.tally.tally:
             top = sorted(self.tally.tally.items(), key=lambda kv: -kv[1])[:5]
             voters = sum(self.tally.tally.values())
