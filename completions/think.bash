@@ -14,6 +14,8 @@ _think() {
             "think models") path="think models" ;;
             "think keys") path="think keys" ;;
             "think config") path="think config" ;;
+            "think models pull") path="think models pull" ;;
+            "think models rm") path="think models rm" ;;
             "think keys set") path="think keys set" ;;
             "think keys list") path="think keys list" ;;
             "think keys unset") path="think keys unset" ;;
@@ -123,7 +125,16 @@ _think() {
         "think models")
             case "$prev" in
             esac
-            COMPREPLY=($(compgen -W "--json --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--json --help pull rm" -- "$cur")) ;;
+        "think models pull")
+            case "$prev" in
+                --alias) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--alias --quiet -q --help " -- "$cur")) ;;
+        "think models rm")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think keys")
             case "$prev" in
             esac

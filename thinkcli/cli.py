@@ -208,6 +208,9 @@ def ask(
         "max_retries": max_retries,
     }
     settings.update({k: v for k, v in flags.items() if v is not None})
+    from thinkcli.models_cli import ensure_pulled
+
+    ensure_pulled(model or settings["model"], settings)
     request = Request(
         prompt=text,
         system=system if system is not None else settings["system"],
@@ -288,7 +291,7 @@ def _exit_status(request, result) -> ExitStatus:
 
 
 # The other subcommands register themselves on `app` (imported late: they need it).
-from thinkcli import subcommands  # noqa: E402,F401
+from thinkcli import models_cli, subcommands  # noqa: E402,F401
 
 
 def _redact(text: str) -> str:

