@@ -10,8 +10,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.faultserver import FaultServer
 from tests.test_sandbox import git, snapshot
+
+
+@pytest.fixture
+def think():
+    """The real CLI, with the scripted backend registered as fake: (tests/fakecli.py)."""
+    import sys
+
+    from tests.conftest import run_think
+
+    def run(*args, **kw):
+        if any(a == "fake:m" for a in args):
+            env = {**(kw.pop("env", None) or {})}
+            return subprocess.run([sys.executable, "-m", "tests.fakecli", *args], capture_output=True,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                                  input=kw.get("input"), stdin=None if kw.get("input") else subprocess.DEVNULL,
+                                  timeout=kw.get("timeout", 120), cwd=kw.get("cwd"))
+        return run_think(*args, **kw)
+
+    return run
 
 
 @pytest.fixture(autouse=True)
@@ -196,3 +216,120 @@ def test_fix_keeps_crlf_line_endings(think, server, tmp_path):
     assert r.returncode == 1, no_traceback(r)
     data = (root / "calc.py").read_bytes()
     assert data == b"def add(a, b):\r\n    # fixed\r\n    return a + b\r\n\r\n\r\nX = 1\r\n"
+
+
+# -- settings, files and input that a tired user gets wrong ------------------------------
+
+
+def one_error_line(proc, status: int = 2) -> str:
+    err = no_traceback(proc)
+    assert proc.returncode == status, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("think: error:"), err
+    return lines[0]
+
+
+def test_concurrent_config_and_keys_writers_lose_nothing(isolated_config):
+    import sys
+
+    loop = ("import subprocess, sys\n"
+            "for i in range({n}):\n"
+            "    subprocess.run([sys.executable, '-m', 'thinkcli', {args}], check=True, input={stdin!r}, capture_output=True)\n")
+    codes = [loop.format(n=15, args=f"'config', 'set', f'aliases.w{w}_{{i}}', 'smollm2'", stdin=b"") for w in range(4)]
+    codes += [loop.format(n=4, args=f"'keys', 'set', f'k{w}_{{i}}', '--base-url', 'http://127.0.0.1:9/v1'",
+                          stdin=b"sk-test-key-123456\n") for w in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL) for code in codes]
+    assert [p.wait(timeout=300) for p in procs] == [0] * 8  # every call succeeded...
+    from thinkcli import config, keys
+
+    assert len(config.read_file()["aliases"]) == 60  # ...and every write is still there
+    assert len(keys.read_keys()) == 16
+
+
+@pytest.mark.parametrize("where, key, value", [
+    ("env", "SAMPLES", "0"), ("env", "TEMPERATURE", "nan"), ("env", "MAX_TOKENS", "-1"), ("env", "THREADS", "-4"),
+    ("env", "SAMPLES", "300"), ("env", "TIME_LIMIT", "inf"), ("file", "samples", "0"), ("file", "temperature", "nan"),
+    ("file", "max_tokens", "-1"), ("file", "threads", "-4"), ("file", "samples", "300"), ("flag", "--samples", "0"),
+    ("flag", "--temperature", "nan"), ("flag", "--max-tokens", "-1"), ("flag", "--threads", "-4"),
+    ("flag", "--samples", "300"), ("set", "samples", "0"), ("set", "temperature", "nan"), ("set", "read_timeout", "0"),
+])
+def test_numbers_are_range_checked_the_same_from_everywhere(think, isolated_config, where, key, value):
+    if where == "env":
+        r = think("hi", "-m", "fake:m", env={f"THINK_{key}": value})
+    elif where == "file":
+        (isolated_config / "config.toml").write_text(f"{key} = {value}\n")
+        r = think("hi", "-m", "fake:m")
+    elif where == "flag":
+        r = think("hi", "-m", "fake:m", key, value)
+    else:
+        r = think("config", "set", key, value)
+        assert not (isolated_config / "config.toml").exists()  # nothing half-set
+    line = one_error_line(r)
+    assert "must be" in line or "Invalid value" in line, line
+
+
+def test_an_unwritable_config_dir_is_one_line(think, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    env = {"THINK_CONFIG_DIR": str(blocker / "cfg")}
+    one_error_line(think("config", "set", "samples", "3", env=env))
+    one_error_line(think("keys", "set", "lab", "--base-url", "http://127.0.0.1:9/v1", input="sk-abcdefgh12345\n", env=env))
+
+
+@pytest.mark.parametrize("damage", [b"this is not sqlite at all" * 100, b"SQLite format 3\x00" + b"\xff" * 5000])
+def test_a_corrupt_history_database_is_one_line(think, tmp_path, damage):
+    db = tmp_path / "h.db"
+    db.write_bytes(damage)
+    line = one_error_line(think("logs", env={"THINK_HISTORY_DB": str(db)}), status=1)
+    assert "history database" in line
+    assert db.read_bytes() == damage  # left for the user to inspect
+
+
+@pytest.mark.parametrize("name", ["config.toml", "keys.toml", "prices.toml"])
+def test_deeply_nested_toml_is_one_line(think, isolated_config, name):
+    (isolated_config / name).write_text("a = " + "[" * 50_000 + "\n")
+    r = think("config", "get") if name == "config.toml" else think("hi", "-m", "openai:x", "--base-url", "http://127.0.0.1:9/v1")
+    one_error_line(r, status=2)
+
+
+def test_nan_prices_are_refused(think, isolated_config):
+    (isolated_config / "prices.toml").write_text('[models."gpt-4o-mini"]\ninput = nan\noutput = 0.6\n')
+    line = one_error_line(think("hi", "-m", "openai:gpt-4o-mini", "--base-url", "http://127.0.0.1:9/v1", "--max-cost", "1"))
+    assert "must be a number >= 0, got nan" in line
+
+
+@pytest.mark.parametrize("key", [b"\xff\xfe-not-utf8\n", "sk-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\n".encode(), b"sk-\x1b[2Jabcdef\n"])
+def test_a_key_that_is_not_a_key_is_one_line(think, isolated_config, key):
+    one_error_line(think("keys", "set", "lab", "--base-url", "http://127.0.0.1:9/v1", input=key))
+    assert not (isolated_config / "keys.toml").exists()
+
+
+def test_a_prompt_word_that_is_not_utf8_is_one_line(tmp_path):
+    import sys
+
+    r = subprocess.run([sys.executable.encode(), b"-m", b"thinkcli", b"caf\xe9 au lait?", b"-m", b"fake:m"],
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert "not UTF-8" in one_error_line(r)
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["-n", "abc", "hi"], ["config", "set", "samples"], ["fix", "--verify"],
+                                  ["--effort", "extreme", "hi"], ["keys", "unset"], ["logs", "-n", "0"]])
+def test_usage_errors_are_one_line_not_a_panel(think, argv):
+    line = one_error_line(think(*argv))
+    assert "╭" not in line and "Usage" not in line
+
+
+def test_the_verify_env_drops_credentials_unless_passed_through(think, server, tmp_path, monkeypatch):
+    secrets = {"AWS_SECRET_ACCESS_KEY": "aws-secret-value-1", "AWS_PROFILE": "prod", "DATABASE_URL": "postgres://u:pw@db/x",
+               "GH_TOKEN": "ghp_" + "a" * 36, "MY_SERVICE_PASSWORD": "pw-1234567", "GOOGLE_APPLICATION_CREDENTIALS": "/k.json",
+               "AZURE_CLIENT_SECRET": "azure-1234567", "UPSTREAM": "https://me:pw@example.com/x", "HARMLESS": "visible"}
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    cmd = "env > $THINK_ANSWER_FILE.env; cp $THINK_ANSWER_FILE.env " + str(tmp_path / "seen.env")
+    r = think("hi", *remote(replying(server, "Final answer: 4"), "--verify", cmd, "--verify-env", "AWS_PROFILE"), cwd=tmp_path)
+    assert r.returncode == 0, no_traceback(r)
+    seen = (tmp_path / "seen.env").read_text()
+    assert "HARMLESS=visible" in seen and "AWS_PROFILE=prod" in seen
+    for k, v in secrets.items():
+        if k not in ("HARMLESS", "AWS_PROFILE"):
+            assert v not in seen, k

@@ -7,6 +7,8 @@ a bad file is an error naming the file and the key, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import os
 import sys
@@ -186,10 +188,18 @@ def read_file(path: Path | None = None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_toml(raw, f"config file {path}")
+
+
+def parse_toml(raw: bytes, what: str) -> dict[str, Any]:
+    """A TOML document, or one ConfigError line: bad UTF-8, bad TOML, or nesting so deep that
+    the parser runs out of stack all mean "fix this file"."""
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{what} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply to read") from None
 
 
 def check_flags(values: Mapping[str, Any]) -> None:
@@ -262,36 +272,59 @@ def get(key: str | None = None) -> Any:
     return node
 
 
+@contextlib.contextmanager
+def locked(name: str = "config"):
+    """Hold the config dir's lock for a read-modify-write: two `think config set` (or
+    `think keys set`) at once would otherwise both read the old file and one write would
+    be lost. An flock on a lock file beside the data, released when the process ends."""
+    directory = config_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write in the config directory {directory}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def set_value(key: str, value: str) -> Any:
     parts = _split(key)
     typ = SCHEMA[parts[0]][0] if len(parts) == 1 else str
     parsed = _coerce(key, typ, value, "think config set")
-    data = read_file()
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = parsed
-    validate(data, f"config file {config_path()}")
-    write(data)
+    with locked():
+        data = read_file()
+        node = data
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"config file {config_path()}: key '{part}' must be a table")
+            node = nxt
+        node[parts[-1]] = parsed
+        validate(data, f"config file {config_path()}")
+        write(data)
     return parsed
 
 
 def unset(key: str) -> bool:
     parts = _split(key)
-    data = read_file()
-    chain = [data]
-    for part in parts[:-1]:
-        nxt = chain[-1].get(part)
-        if not isinstance(nxt, dict):
+    with locked():
+        data = read_file()
+        chain = [data]
+        for part in parts[:-1]:
+            nxt = chain[-1].get(part)
+            if not isinstance(nxt, dict):
+                return False
+            chain.append(nxt)
+        if parts[-1] not in chain[-1]:
             return False
-        chain.append(nxt)
-    if parts[-1] not in chain[-1]:
-        return False
-    del chain[-1][parts[-1]]
-    for depth in range(len(parts) - 1, 0, -1):  # drop tables left empty
-        if not chain[depth]:
-            del chain[depth - 1][parts[depth - 1]]
-    write(data)
+        del chain[-1][parts[-1]]
+        for depth in range(len(parts) - 1, 0, -1):  # drop tables left empty
+            if not chain[depth]:
+                del chain[depth - 1][parts[depth - 1]]
+        write(data)
     return True
 
 
@@ -300,13 +333,19 @@ def write(data: dict[str, Any], path: Path | None = None, mode: int = 0o644) -> 
     import tomli_w
 
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             tomli_w.dump(data, f)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -103,7 +103,7 @@ def read_keys() -> dict[str, dict[str, str]]:
         data = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         raise ConfigError(f"keys file {path} is unreadable or not valid TOML; remove it and run `think keys set`") from None
     return {n: t for n, t in data.items() if isinstance(t, dict) and isinstance(t.get("key"), str)}
 
@@ -112,13 +112,19 @@ def _write(data: dict) -> None:
     import tomli_w
 
     path = keys_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=path.parent)  # mkstemp creates it 0600
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=path.parent)  # mkstemp creates it 0600
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             tomli_w.dump(data, f)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -153,17 +159,24 @@ def set_key(name: str, key: str, base_url: str) -> None:
         raise UsageError("the key has characters an API key never has (it must be printable ASCII); paste exactly the key")
     if not re.match(r"^https?://[^/\s]+", base_url):
         raise UsageError(f"base URL {base_url!r} must start with http:// or https://")
-    data = read_keys()
-    data[name] = {"key": key, "base_url": base_url.rstrip("/")}
-    _write(data)
+    from thinkcli.config import locked
+
+    with locked("keys"):  # read-modify-write: concurrent `keys set` must not lose entries
+        data = read_keys()
+        data[name] = {"key": key, "base_url": base_url.rstrip("/")}
+        _write(data)
+    remember_secret(key)
 
 
 def unset_key(name: str) -> bool:
-    data = read_keys()
-    if name not in data:
-        return False
-    del data[name]
-    _write(data)
+    from thinkcli.config import locked
+
+    with locked("keys"):
+        data = read_keys()
+        if name not in data:
+            return False
+        del data[name]
+        _write(data)
     return True
 
 

@@ -7,6 +7,7 @@ with no known price costs ``None`` (shown as ``n/a``), never a guessed number.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ def _parse(text: str, where: str) -> dict[str, Price]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"price file {where} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"price file {where} is nested too deeply to read") from None
     table = data.get("models", {})
     if not isinstance(table, dict):
         raise ConfigError(f"price file {where}: 'models' must be a table of [models.\"NAME\"] entries")
@@ -59,7 +62,8 @@ def _parse(text: str, where: str) -> dict[str, Price]:
         if unknown:
             raise ConfigError(f"price file {where}: model {name!r} has unknown field(s) {', '.join(sorted(unknown))}")
         for key, value in row.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            # NaN passes `< 0` and would make every cost NaN and --max-cost unenforceable.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ConfigError(f"price file {where}: {name}.{key} must be a number >= 0, got {value!r}")
         out[name] = Price(**{k: float(v) for k, v in row.items()})
     return out
