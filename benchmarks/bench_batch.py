@@ -1,6 +1,6 @@
 """Batched N-sample generation on the embedded model: throughput, wall time, peak memory.
 
-    python benchmarks/bench_batch.py [--tokens 128] [--repeats 3] [--ns 1,2,4,8,16] [--skip-cli]
+    python benchmarks/bench_batch.py [--tokens 128] [--repeats 3] [--ns 1,2,4,8,16] [--skip-cli] [--signals-only]
 
 Every sample is forced to exactly --tokens completion tokens: the backend's
 ``ignore_eos`` switch (a benchmark-only class attribute) keeps decoding past the
@@ -13,6 +13,10 @@ end-of-text token, so all N produce the same amount of work. Three measurements:
   cli      the real `think` CLI in a fresh process per run (start-up and model load
            included): wall time and peak RSS (VmHWM) for each N, and eight separate
            one-sample `think` runs for comparison.
+
+  signals  the cost of the confidence signals (issue 12): the backend directly, N samples
+           with ``logprobs`` on (chosen log-prob, self-certainty over the whole vocabulary,
+           DeepConf top-20 confidence, all from the full logits) versus off; tokens/s ratio.
 
 Targets (issue 6): throughput at N=8 >= 1.35x N=1; n=8 wall <= 0.65x eight
 sequential one-sample generations; peak RSS at N=16 <= 2x N=1.
@@ -79,6 +83,31 @@ def serial_round(backend: LlamaBackend, tokens: int, seed: int) -> tuple[float, 
     return t_batch, t_serial
 
 
+def signals_round(backend: LlamaBackend, n: int, tokens: int, seed: int, on: bool) -> float:
+    params = GenParams(max_tokens=tokens, seed=seed, logprobs=on)
+    start = time.perf_counter()
+    out = [e for e in backend.generate(MESSAGES, params, n) if isinstance(e, Generation)]
+    took = time.perf_counter() - start
+    assert sum(g.usage.completion_tokens for g in out) == n * tokens
+    assert all(bool(g.signals) == on for g in out)
+    return took
+
+
+def signals_cost(backend: LlamaBackend, ns: list[int], tokens: int, repeats: int) -> None:
+    """Tokens/s with the signals computed versus without, interleaved, medians."""
+    times: dict[tuple[int, bool], list[float]] = {(n, on): [] for n in ns for on in (True, False)}
+    for rep in range(repeats):
+        for n in ns:
+            for on in (True, False) if rep % 2 == 0 else (False, True):
+                times[(n, on)].append(signals_round(backend, n, tokens, 100 * rep, on))
+    print("\nsignals (backend.generate, forced length), medians:")
+    print(f"{'N':>3} {'tok/s on':>9} {'tok/s off':>9} {'on/off':>7}")
+    for n in ns:
+        on = n * tokens / statistics.median(times[(n, True)])
+        off = n * tokens / statistics.median(times[(n, False)])
+        print(f"{n:>3} {on:9.1f} {off:9.1f} {on / off:6.2f}x")
+
+
 def cli_run(n: int, tokens: int, env: dict) -> tuple[float, int, int]:
     cmd = [sys.executable, "-c", CLI_WRAPPER, PROMPT, "--strategy", "best-of-n", "--samples", str(n),
            "--max-tokens", str(tokens), "--seed", "1", "--json"]
@@ -98,6 +127,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ns", default="1,2,4,8,16")
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--signals-only", action="store_true", help="only the signals cost")
     args = ap.parse_args()
     ns = [int(x) for x in args.ns.split(",")]
 
@@ -105,6 +135,10 @@ def main() -> None:
     backend = LlamaBackend(embedded_model_path())
     print(f"threads={backend.threads} tokens/sample={args.tokens} repeats={args.repeats} cpus={os.cpu_count()}")
     engine_round(backend, max(ns), 4, 0)  # warm-up: page the model in, size the KV cache
+    if args.signals_only:
+        signals_cost(backend, ns, args.tokens, args.repeats)
+        backend.close()
+        return
     times: dict[int, list[float]] = {n: [] for n in ns}
     serial: list[tuple[float, float]] = []
     for rep in range(args.repeats):
@@ -113,7 +147,6 @@ def main() -> None:
             assert completion == n * args.tokens, (n, completion)
             times[n].append(took)
         serial.append(serial_round(backend, args.tokens, seed=100 * rep))
-    backend.close()
 
     base = args.tokens / statistics.median(times[ns[0]])
     print("\nengine (in-process, best-of-n, forced length), medians:")
@@ -127,6 +160,8 @@ def main() -> None:
     print(f"\nserial: one n=8 call vs eight n=1 calls: wall ratio median {statistics.median(ratios):.2f} "
           f"({' '.join(f'{r:.2f}' for r in ratios)}); "
           f"median {statistics.median(b for b, _ in serial):.2f} s vs {statistics.median(s for _, s in serial):.2f} s")
+    signals_cost(backend, ns, args.tokens, args.repeats)
+    backend.close()
 
     if args.skip_cli:
         return

@@ -16,7 +16,7 @@ Prints the table and the issue's targets as ratios measured in this one run:
 
 Usage: python benchmarks/bench_strategies.py [--limit K] [--max-tokens 128] [--seed 0]
        [--temperature 0.7] [--styles direct[,steps]] [--json FILE] [--plot FILE.png] [--threads 1] [--cache FILE]
-       [--round-size R] [--confidence C] [--no-futility] [--no-replay]
+       [--round-size R] [--confidence C] [--futility] [--no-replay]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> int:
     parser.add_argument("--cache", default=None, help="keep decoded samples in this file across runs")
     parser.add_argument("--round-size", type=int, default=None, help="samples per adaptive round")
     parser.add_argument("--confidence", type=float, default=None, help="adaptive stop threshold")
-    parser.add_argument("--no-futility", action="store_true", help="adaptive vote without its futility stop")
+    parser.add_argument("--futility", action="store_true", help="adaptive vote with the futility stop (a plan knob, off by default)")
     parser.add_argument("--no-replay", action="store_true", help="decode every cell's samples afresh")
     args = parser.parse_args()
 
@@ -125,7 +125,7 @@ def main() -> int:
     try:
         results = bench.run_grid(items, cells + curve, backend, seed=args.seed, max_tokens=args.max_tokens,
                                  temperature=args.temperature, confidence=args.confidence,
-                                 round_size=args.round_size, futility=False if args.no_futility else None,
+                                 round_size=args.round_size, futility=True if args.futility else None,
                                  settings=settings, progress=progress)
     finally:
         if isinstance(backend, Replay):

@@ -39,6 +39,7 @@ _think() {
                 --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
                 --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
                 --confidence) return ;;
+                --select) return ;;
                 --judge-model) return ;;
                 --rounds) return ;;
                 --beam-width) return ;;
@@ -55,7 +56,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models keys config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models keys config" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -69,6 +70,7 @@ _think() {
                 --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
                 --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
                 --confidence) return ;;
+                --select) return ;;
                 --judge-model) return ;;
                 --rounds) return ;;
                 --beam-width) return ;;
@@ -85,7 +87,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help " -- "$cur")) ;;
         "think logs")
             case "$prev" in
                 --count|-n) return ;;

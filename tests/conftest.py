@@ -20,6 +20,7 @@ import pytest
 
 from thinkcli.backends.base import Capabilities, GenParams, Message
 from thinkcli.events import Event, Generation, Token, Usage
+from thinkcli.signals import Trace
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -32,6 +33,9 @@ class Reply:
     text: str
     logprobs: list[float] | None = None
     finish_reason: str = "stop"
+    # Per-token DeepConf confidence: gives the reply its signals and lets the backend honour
+    # params.confidence_stop (DeepConf online) as the real ones do.
+    confidence: list[float] | None = None
 
 
 @dataclass
@@ -103,11 +107,21 @@ class FakeBackend:
             finish = reply.finish_reason
             if len(words) > call.params.max_tokens and stop_at >= call.params.max_tokens:
                 finish = "length"
-            for p in pieces:
+            trace = Trace()
+            shown = []
+            for k, p in enumerate(pieces):
                 yield Token(i, p)
-            text = "".join(pieces)
-            lps = reply.logprobs[: len(pieces)] if reply.logprobs else None
-            yield Generation(i, text, Usage(prompt_tokens, len(pieces)), finish_reason=finish, logprobs=lps)
+                shown.append(p)
+                if reply.confidence:
+                    trace.add(reply.logprobs[k] if reply.logprobs else None, None, reply.confidence[k])
+                    group = trace.group(call.params.window)
+                    if call.params.confidence_stop is not None and group is not None and group < call.params.confidence_stop:
+                        finish = "low-confidence"
+                        break
+            text = "".join(shown)
+            lps = reply.logprobs[: len(shown)] if reply.logprobs else None
+            sig = trace.signals(call.params.window) if reply.confidence else {}
+            yield Generation(i, text, Usage(prompt_tokens, len(shown)), finish_reason=finish, logprobs=lps, signals=sig)
 
     def chat_prompt(self, messages: list[Message]) -> str:
         return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"

@@ -43,6 +43,15 @@ DEFAULT_REPLY = "Two plus two makes four.\nFinal answer: 4"
 ENDLESS_CAP_S = 300.0  # the longest a hang, keep-alive or endless answer lasts
 
 
+TOP_LOGPROBS = [-0.25, -2.0, -3.0, -4.0]  # the alternatives every token is given, as top_logprobs
+
+
+def _tops(body: dict) -> dict:
+    """The top_logprobs list a chat request asked for (at most what the server has)."""
+    k = int(body.get("top_logprobs") or 0)
+    return {"top_logprobs": [{"token": f"alt{i}", "logprob": x} for i, x in enumerate(TOP_LOGPROBS[:k])]} if k else {}
+
+
 class FaultServer:
     def __init__(
         self,
@@ -269,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
                 choice.update({"delta": {"content": piece}} if chat else {"text": piece})
                 if want_lp:
                     choice["logprobs"] = (
-                        {"content": [{"token": piece, "logprob": -0.25}]} if chat else {"token_logprobs": [-0.25]}
+                        {"content": [{"token": piece, "logprob": -0.25, **_tops(body)}]} if chat
+                        else {"token_logprobs": [-0.25]}
                     )
                 self._event({"object": "chat.completion.chunk", "choices": [choice]})
             if self.owner.token_delay:

@@ -225,3 +225,43 @@ def test_sample_text_joins_utf8_split_across_tokens():
     assert [s.feed(snow[:1]), s.feed(snow[1:2]), s.feed(snow[2:] + b"!")] == ["", "", "☃!"]
     t = SampleText()
     assert t.feed(snow[:2]) == "" and t.flush() == "\ufffd"
+
+
+def test_signals_are_exact_from_the_full_logits(backend, embedded_model):
+    """Self-certainty and DeepConf confidence of one greedy token, against llama-cpp-python's logits."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    [ours] = gens(backend.generate(MATH, GenParams(max_tokens=1, temperature=0), 1))
+    llm = Llama(str(embedded_model), n_ctx=512, logits_all=True, verbose=False)
+    try:
+        prompt = llm.tokenize(backend.chat_prompt(MATH).encode(), add_bos=True, special=True)
+        llm.eval(prompt)
+        z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)  # logits_all: every position kept
+    finally:
+        llm.close()
+    assert z.std() > 1.0  # a real distribution, not an empty row
+    logp = z - (z.max() + np.log(np.exp(z - z.max()).sum()))
+    kl_uniform = float(np.mean(np.log(1 / len(z)) - logp))
+    confidence = float(-np.sort(logp)[-20:].mean())
+    assert ours.signals["self-certainty"] == pytest.approx(kl_uniform, abs=0.2)
+    assert ours.signals["deepconf-mean"] == pytest.approx(confidence, abs=0.2)
+    assert ours.signals["deepconf-lowest-group"] == ours.signals["deepconf-mean"]  # one token, one group
+
+
+def test_online_stop_frees_the_slot_for_the_next_sample(backend, monkeypatch):
+    """DeepConf online: a sample whose group confidence falls below the threshold ends at once
+    (finish 'low-confidence') and a pending sample takes its slot."""
+    monkeypatch.setattr(llama_batch, "BATCH_CAP", 2)
+    params = GenParams(max_tokens=40, temperature=0.8, seed=3, group_window=4, confidence_stop=1e9)
+    events = list(backend.generate(STORY, params, 5))
+    done = gens(events)
+    assert [g.sample for g in done] == [0, 1, 2, 3, 4]
+    # Nothing reaches a confidence of 1e9: each sample is judged at its first full window and stopped.
+    assert all(g.finish_reason == "low-confidence" and g.usage.completion_tokens == 4 for g in done)
+    first_done = next(k for k, e in enumerate(events) if isinstance(e, Generation))
+    first_of_2 = next(k for k, e in enumerate(events) if getattr(e, "sample", None) == 2)
+    assert first_of_2 > first_done  # sample 2 started in a slot a stopped sample gave back
+    # A threshold below every window stops nothing: the same seeds run to their natural end.
+    free = gens(backend.generate(STORY, params.with_(confidence_stop=-1.0), 2))
+    assert all(g.finish_reason != "low-confidence" and g.usage.completion_tokens > 4 for g in free)

@@ -121,6 +121,7 @@ def test_chat_request_body_and_headers_are_exact():
         "seed": 11,
         "stop": ["\n\n"],
         "logprobs": True,
+        "top_logprobs": 20,
     }
     assert "authorization" not in req.headers  # no key: a local server gets no Authorization header
 
@@ -141,7 +142,7 @@ def test_completions_request_for_raw_continuation():
     events = run(backend(rec), raw="<|user|>hi<|assistant|>")
     body = rec.bodies()[0]
     assert str(rec.requests[0].url).endswith("/v1/completions")
-    assert body["prompt"] == "<|user|>hi<|assistant|>" and body["logprobs"] == 1 and "messages" not in body
+    assert body["prompt"] == "<|user|>hi<|assistant|>" and body["logprobs"] == 5 and "messages" not in body
     [g] = gens(events)
     assert g.text == " Wait," and g.finish_reason == "length" and g.logprobs == [-0.5]
 

@@ -14,8 +14,8 @@ from thinkcli.events import ListSink, SampleDone, Vote
 from thinkcli.strategies.voting import beta_confidence
 
 
-def ask(fake, samples, round_size=2, confidence=None, extra=None, **kw):
-    overrides = {"round_size": round_size}
+def ask(fake, samples, round_size=2, confidence=None, extra=None, plan=None, **kw):
+    overrides = {"round_size": round_size, **(plan or {})}
     if confidence is not None:
         overrides["confidence"] = confidence
     if extra is not None:
@@ -124,10 +124,10 @@ def test_each_sample_gets_a_distinct_derived_seed(fake):
 
 
 def test_futility_stops_when_no_two_answers_agree(fake):
-    # Four answered samples, four different answers: the vote gives up and the tie-break picks.
+    # A plan knob (a profile switches it on): four answers, all different: the vote gives up.
     fake.enqueue(Reply("Final answer: 3", [-2.0] * 3), Reply("Final answer: 5", [-1.0] * 3),
                  Reply("Final answer: 7", [-0.2] * 3), Reply("Final answer: 9", [-0.9] * 3), *answers("3", "3"))
-    result, _ = ask(fake, samples=8)
+    result, _ = ask(fake, samples=8, plan={"futility": True})
     assert result.samples_drawn == 4
     assert result.votes == {"3": 1, "5": 1, "7": 1, "9": 1}
     assert (result.answer, result.chosen) == ("7", 2)  # the highest mean log-probability
@@ -137,7 +137,7 @@ def test_futility_stops_when_no_two_answers_agree(fake):
 def test_futility_counts_only_answered_samples(fake):
     # Samples without an answer are not disagreement: 3 distinct answers out of 4 samples go on.
     fake.enqueue("", *answers("1", "2", "3", "2", "2"))
-    result, _ = ask(fake, samples=6)
+    result, _ = ask(fake, samples=6, plan={"futility": True})
     assert result.samples_drawn == 6
     assert result.answer == "2"
 
@@ -149,8 +149,10 @@ def test_one_agreement_keeps_the_vote_going(fake):
     assert result.votes == {"1": 3, "2": 1, "3": 1, "4": 1}
 
 
-@pytest.mark.parametrize("how", [{"extra": {"futility": False}}, {"confidence": 1.0}])
-def test_futility_can_be_turned_off(fake, how):
+@pytest.mark.parametrize("how", [{}, {"extra": {"futility": False}},
+                                 {"confidence": 1.0, "plan": {"futility": True}}])
+def test_without_the_futility_knob_a_scattered_vote_keeps_drawing(fake, how):
+    # What --effort high asks for: up to its budget while no answer leads.
     fake.enqueue(*answers("1", "2", "3", "4", "5", "6"))
     result, _ = ask(fake, samples=6, **how)
     assert result.samples_drawn == 6

@@ -174,6 +174,7 @@ def ask(
     prompt_style: Annotated[PromptStyle | None, typer.Option("--prompt-style", help="direct (just answer) or steps (reason step by step). Default: chosen per model.", show_default=False)] = None,
     strategy: Annotated[Strategy | None, typer.Option("--strategy", help="Strategy to run (overrides the effort preset's).", show_default=False)] = None,
     confidence: Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="vote/auto stop once the leading answer's posterior probability of being the majority reaches this; 1 turns early stops off except the lossless one \\[default: 0.95; 0.8 for small local models].", show_default=False)] = None,
+    select: Annotated[str | None, typer.Option("--select", metavar="RULE", help="How vote, best-of-n and auto pick the final answer: majority, weighted:SIGNAL, filtered:SIGNAL[:KEEP], best:SIGNAL or borda:SIGNAL; signals: self-certainty, mean-logprob, inverse-perplexity, deepconf-mean, deepconf-lowest-group, deepconf-bottom-10 (README: Signals and --select).", show_default=False)] = None,
     judge: Annotated[bool, typer.Option("--judge", help="Score candidates with the answering model as judge (best-of-n, refine, beam, mcts).")] = False,
     judge_model: Annotated[str | None, typer.Option("--judge-model", metavar="REF", help="A second model that judges the candidates (implies --judge).", show_default=False)] = None,
     rounds: Annotated[int | None, typer.Option("--rounds", min=0, max=64, help="refine: critique-and-revise rounds \\[default: 2].", show_default=False)] = None,
@@ -231,12 +232,22 @@ def ask(
         verify_timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
         verify_env=config.env_names(verify_env, settings),
         plan_overrides={k: v for k, v in {"confidence": confidence, "rounds": rounds, "beam_width": beam_width,
-                        "think_min": think_min, "think_max": think_max}.items() if v is not None},
+                        "think_min": think_min, "think_max": think_max,
+                        "select": _select_rule(select or settings["select"])}.items() if v is not None},
         judge=judge or judge_model is not None,
         judge_model=judge_model,
         settings=settings,
     )
     raise typer.Exit(int(_run(request, json_out=json_out, quiet=quiet)))
+
+
+def _select_rule(spec: str | None) -> str | None:
+    """The --select rule in its normal spelling; a bad one is a usage error before anything runs."""
+    if spec is None:
+        return None
+    from thinkcli.select import parse_rule
+
+    return str(parse_rule(spec))
 
 
 def _verify_command(command: str | None) -> str | None:

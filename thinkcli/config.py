@@ -41,6 +41,7 @@ SCHEMA: dict[str, tuple[type, Any, str]] = {
     "seed": (int, None, "random seed"),
     "system": (str, None, "system prompt"),
     "prompt_style": (str, None, "direct | steps (default: chosen per model)"),
+    "select": (str, None, "default --select rule, e.g. weighted:self-certainty"),
     "threads": (int, None, "llama.cpp threads (default: physical cores)"),
     "context": (int, None, "llama.cpp context size cap in tokens"),
     "max_total_tokens": (int, None, "token budget per run"),

@@ -79,6 +79,7 @@ class Result:
     local: bool = True
     notes: list[str] = field(default_factory=list)
     plan: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] | None = None  # the final choice's rule and each answer's weight
 
     @property
     def samples_drawn(self) -> int:
@@ -92,6 +93,7 @@ class Result:
             "samples": [c.as_dict() for c in self.candidates],
             "chosen": self.chosen,
             "votes": self.votes,
+            "select": self.selection,
             "confidence": self.confidence,
             "verdicts": [
                 {"index": c.sample, **c.verdict.as_dict()} for c in self.candidates if c.verdict is not None
@@ -412,6 +414,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
             interrupted=interrupted,
             local=meter.local,
             notes=outcome.notes,
+            selection=outcome.selection,
             plan={
                 "strategy": plan.strategy,
                 "samples": plan.samples,
@@ -420,6 +423,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
                 "temperature": plan.temperature,
                 "confidence": plan.confidence,
                 "seed": plan.seed,
+                "select": plan.select,
             },
         )
         sink.emit(Final(result))

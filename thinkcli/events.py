@@ -71,10 +71,14 @@ class Generation(Event):
     sample: int
     text: str
     usage: Usage = field(default_factory=Usage)
-    finish_reason: str = "stop"  # 'stop' | 'length' | 'cancelled' | 'error' | 'context'
+    # 'stop' | 'length' | 'cancelled' | 'error' | 'context' | 'low-confidence' (DeepConf online stop)
+    finish_reason: str = "stop"
     reasoning: str = ""
     logprobs: list[float] | None = None
     tool_calls: list[dict[str, Any]] | None = None  # OpenAI-shaped calls, when the model called tools
+    # Confidence signals (thinkcli/signals.py), higher = surer; empty without log-probs.
+    signals: dict[str, float] = field(default_factory=dict)
+    approximate: bool = False  # signals from a server's top-k log-probs, not the full distribution
 
     @property
     def mean_logprob(self) -> float | None:

@@ -25,10 +25,21 @@ class GenParams:
     top_k: int = 40
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    logprobs: bool = True
+    logprobs: bool = True  # also switches the confidence signals (thinkcli/signals.py) on
     tools: tuple[dict, ...] = ()  # OpenAI tool definitions, passed through to servers that take them
     tool_choice: str | dict | None = None
     deadline: float | None = None  # time.monotonic() by which the call must end (--time-limit)
+    group_window: int = 0  # tokens per DeepConf group; 0 = signals.default_window(max_tokens)
+    # DeepConf online: end a sample once its group confidence falls below this (None = never).
+    confidence_stop: float | None = None
+
+    @property
+    def window(self) -> int:
+        if self.group_window > 0:
+            return self.group_window
+        from thinkcli.signals import default_window
+
+        return default_window(self.max_tokens)
 
     def with_(self, **changes) -> GenParams:
         return replace(self, **changes)

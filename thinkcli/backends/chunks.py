@@ -13,8 +13,10 @@ from typing import Any
 
 from thinkcli.backends.base import estimate_tokens
 from thinkcli.events import Generation, Token, ToolCall, Usage
+from thinkcli.signals import Trace, top_k_stats
 
 OPEN, CLOSE = "<think>", "</think>"
+LOW_CONFIDENCE = "low-confidence"  # the finish reason of a sample DeepConf online stopped
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
@@ -76,7 +78,7 @@ class Choice:
     splitter: ThinkSplitter = field(default_factory=ThinkSplitter)
     answer: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)  # log-probs and top-k confidence, token by token
     pieces: int = 0  # deltas received: a stand-in for tokens when splitting usage
     finish_reason: str | None = None
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)  # tool calls so far, by index
@@ -117,6 +119,15 @@ class Choice:
     @property
     def text(self) -> str:
         return "".join(self.answer)
+
+    @property
+    def logprobs(self) -> list[float]:
+        return self.trace.logprobs
+
+    def add_logprobs(self, raw: dict[str, Any]) -> None:
+        """Record a chunk's per-token log-probs and, where the server sent them, top-k lists."""
+        for lp, top in zip(choice_logprobs(raw), _padded(choice_top_logprobs(raw)), strict=False):
+            self.trace.add(lp, *top_k_stats(top))
 
 
 def tool_call_items(choice: dict[str, Any]) -> list[dict[str, Any]]:
@@ -173,6 +184,43 @@ def choice_logprobs(choice: dict[str, Any]) -> list[float]:
     return []
 
 
+def choice_top_logprobs(choice: dict[str, Any]) -> list[list[float]]:
+    """Per-token top-k log-probs of a chat (``top_logprobs`` lists) or completions
+    (``top_logprobs`` dicts) choice; empty when the server sent none.
+
+    >>> choice_top_logprobs({"logprobs": {"content": [{"logprob": -0.1, "top_logprobs": [
+    ...     {"token": "a", "logprob": -0.1}, {"token": "b", "logprob": -2.5}]}]}})
+    [[-0.1, -2.5]]
+    >>> choice_top_logprobs({"logprobs": {"token_logprobs": [-1.0], "top_logprobs": [{"x": -1.0, "y": -1.5}]}})
+    [[-1.0, -1.5]]
+    """
+    lp = choice.get("logprobs")
+    if not isinstance(lp, dict):
+        return []
+    out: list[list[float]] = []
+    if isinstance(lp.get("content"), list):
+        for t in lp["content"]:
+            if isinstance(t, dict) and t.get("logprob") is not None:
+                tops = t.get("top_logprobs") or []
+                out.append([float(x["logprob"]) for x in tops if isinstance(x, dict) and _finite(x.get("logprob"))])
+        return out
+    tops = lp.get("top_logprobs")
+    if isinstance(tops, list):
+        return [[float(v) for v in d.values() if _finite(v)] if isinstance(d, dict) else [] for d in tops]
+    return []
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and x == x and abs(x) != float("inf")
+
+
+def _padded(tops: list[list[float]]):
+    """Each token's top-k list, then empty lists for ever (a server that sends none)."""
+    yield from tops
+    while True:
+        yield []
+
+
 def parse_usage(usage: Any) -> Usage | None:
     """The usage block of a final chunk, with reasoning and cached tokens where reported.
 
@@ -226,7 +274,7 @@ def estimated_usage(prompt_text: str, choice: Choice, prompt_counted: bool) -> U
     )
 
 
-def finish(choice: Choice, usage: Usage, finish_reason: str | None = None) -> Generation:
+def finish(choice: Choice, usage: Usage, finish_reason: str | None = None, window: int = 16) -> Generation:
     return Generation(
         choice.sample,
         choice.text,
@@ -235,4 +283,6 @@ def finish(choice: Choice, usage: Usage, finish_reason: str | None = None) -> Ge
         reasoning="".join(choice.reasoning),
         logprobs=list(choice.logprobs) or None,
         tool_calls=[choice.calls[k] for k in sorted(choice.calls)] or None,
+        signals=choice.trace.signals(window) if choice.logprobs else {},
+        approximate=bool(choice.logprobs),
     )

@@ -12,7 +12,6 @@ sample's slot is refilled by the next pending one without re-reading the prompt.
 from __future__ import annotations
 
 import ctypes
-import math
 import random
 from collections import deque
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from thinkcli.backends.base import GenParams
 from thinkcli.backends.llama_stream import SampleText
 from thinkcli.errors import BackendError, ModelUnavailable
 from thinkcli.events import Event, Generation, Token
+from thinkcli.signals import logit_stats
 
 BATCH_CAP = 16  # most samples decoded together; past this a 2-core CPU gains nothing
 KV_BUDGET = 128 << 20  # bytes of KV cache the batch may grow to before it narrows
@@ -144,13 +144,6 @@ def _sampler(params: GenParams, seed: int):
     return chain
 
 
-def _logprob(row, token: int, n_vocab: int) -> float:
-    """log p(token) under the model's own distribution (temperature 1, no truncation)."""
-    logits = np.ctypeslib.as_array(row, shape=(n_vocab,))
-    top = float(logits.max())
-    return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
-
-
 class Decoder:
     """One llama.cpp context: the prompt cache in sequence 0 and up to BATCH_CAP samples."""
 
@@ -249,6 +242,7 @@ class Decoder:
         self._ensure(P + width * (gen + 1))
         self._sync_prompt(tokens[:-1])
         base_seed = params.seed if params.seed is not None else random.getrandbits(31)
+        window, stop_below = params.window, params.confidence_stop if params.logprobs else None
         pending = deque(range(n))
         free = list(range(width, 0, -1))
         live: list[_Live] = []
@@ -275,18 +269,21 @@ class Decoder:
                 for s in live:
                     s.fed.append(s.feed)
                 done: list[tuple[_Live, str]] = []
-                for j, s in enumerate(live):
-                    tok = L.llama_sampler_sample(s.sampler, self.ctx, j)
+                chosen = [L.llama_sampler_sample(s.sampler, self.ctx, j) for j in range(len(live))]
+                stats = self._stats(len(live), chosen) if params.logprobs else None
+                for j, (s, tok) in enumerate(zip(live, chosen, strict=True)):
                     if self.model.is_eog(tok) and not ignore_eos:
                         done.append((s, "stop"))
                         continue
-                    lp = _logprob(L.llama_get_logits_ith(self.ctx, j), tok, self.model.n_vocab) if params.logprobs else None
-                    shown = s.text.feed(self.model.piece(tok), lp)
+                    per = (float(stats[0][j]), float(stats[1][j]), float(stats[2][j])) if stats else ()
+                    shown = s.text.feed(self.model.piece(tok), *per)
                     if shown:
                         yield Token(s.index, shown)
                     s.pos, s.feed = s.pos + 1, tok
                     if s.text.stopped:
                         done.append((s, "stop"))
+                    elif stop_below is not None and (g := s.text.trace.group(window)) is not None and g < stop_below:
+                        done.append((s, "low-confidence"))  # DeepConf online: its slot goes to the next sample
                     elif s.text.tokens >= params.max_tokens:
                         done.append((s, "length"))
                     elif P + s.text.tokens >= context_size:
@@ -312,4 +309,10 @@ class Decoder:
         tail = s.text.flush()
         if tail:
             yield Token(s.index, tail)
-        yield s.text.generation(s.index, P, why, params.logprobs, cached=s.cached)
+        yield s.text.generation(s.index, P, why, params.logprobs, cached=s.cached, window=params.window)
+
+    def _stats(self, rows: int, chosen: list[int]):
+        """Log-prob, self-certainty term and DeepConf confidence of every live sample's token,
+        from this step's logit rows (one per live sample, contiguous) in one vectorised pass."""
+        logits = np.ctypeslib.as_array(L.llama_get_logits(self.ctx), shape=(rows, self.model.n_vocab))
+        return logit_stats(logits, chosen)

@@ -1,4 +1,4 @@
-"""One sample's text as it is decoded: UTF-8 reassembly, stop strings, counts, log-probs.
+"""One sample's text as it is decoded: UTF-8 reassembly, stop strings, counts, log-probs, signals.
 
 Pure Python (no llama.cpp): the batched decoder feeds each sample's chosen token
 bytes here and gets back the text that is safe to show, so this room can be
@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 
 from thinkcli.events import Generation, Usage
+from thinkcli.signals import Trace
 
 
 class SampleText:
@@ -36,17 +37,22 @@ class SampleText:
         self._shown = 0  # characters of _text already returned by feed()
         self.stopped = False
         self.tokens = 0
-        self.logprobs: list[float] = []
+        self.trace = Trace()  # per-token log-probs and confidence: the sample's signals
+
+    @property
+    def logprobs(self) -> list[float]:
+        return self.trace.logprobs
 
     @property
     def text(self) -> str:
         return self._text
 
-    def feed(self, piece: bytes, logprob: float | None = None) -> str:
-        """Add one chosen token; return the text that became safe to show."""
+    def feed(self, piece: bytes, logprob: float | None = None, certainty: float | None = None,
+             confidence: float | None = None) -> str:
+        """Add one chosen token (with what signals.logit_stats said of it); return the text
+        that became safe to show."""
         self.tokens += 1
-        if logprob is not None:
-            self.logprobs.append(logprob)
+        self.trace.add(logprob, certainty, confidence)
         return self._add(self._decoder.decode(piece))
 
     def flush(self) -> str:
@@ -87,11 +93,12 @@ class SampleText:
         return best
 
     def generation(self, sample: int, prompt_tokens: int, finish: str, with_logprobs: bool,
-                   cached: int = 0) -> Generation:
+                   cached: int = 0, window: int = 16) -> Generation:
         return Generation(
             sample,
             self._text,
             Usage(prompt_tokens, self.tokens, cached_tokens=cached),
             finish_reason=finish,
             logprobs=list(self.logprobs) if with_logprobs else None,
+            signals=self.trace.signals(window) if with_logprobs else {},
         )

@@ -36,9 +36,16 @@ from thinkcli.backends.wire import Job, RequestRejected, Wire
 from thinkcli.errors import BackendError, DeadlineReached, ThinkError, UsageError
 from thinkcli.events import Event, Generation, Retry, Usage
 from thinkcli.keys import DEFAULT_BASE_URL, KeyChoice
+from thinkcli.signals import TOP_K
 
 _END = object()
 AUTO_PARALLEL = 64  # samples sent at once to a server that ignores n, until it is seen to serve fewer
+COMPLETIONS_TOP_K = 5  # the most OpenAI's /completions returns
+
+
+def _watch(params: GenParams) -> tuple[int, float | None]:
+    """The DeepConf window and online-stop threshold a call's stream is watched with."""
+    return params.window, params.confidence_stop if params.logprobs else None
 
 
 class SampleFailed(Exception):
@@ -156,11 +163,11 @@ class OpenAIBackend:
     def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"messages": messages, **self._body(params, chat=True)}
         text = "\n".join(m.get("content") or "" for m in messages)
-        return self._events(Job("chat/completions", body, text, n, True, params.seed, None), params.deadline)
+        return self._events(Job("chat/completions", body, text, n, True, params.seed, None, *_watch(params)), params.deadline)
 
     def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"prompt": prompt, **self._body(params, chat=False)}
-        return self._events(Job("completions", body, prompt, n, False, params.seed, None), params.deadline)
+        return self._events(Job("completions", body, prompt, n, False, params.seed, None, *_watch(params)), params.deadline)
 
     def has_template(self) -> bool:
         """Whether the server renders chat templates (llama.cpp's /apply-template); probed once."""
@@ -218,8 +225,10 @@ class OpenAIBackend:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
-        if params.logprobs:
-            body["logprobs"] = True if chat else 1  # chat takes a flag, completions a count
+        if params.logprobs:  # top-k lists give the DeepConf and (approximate) self-certainty signals
+            body["logprobs"] = True if chat else COMPLETIONS_TOP_K  # chat takes a flag, completions a count
+            if chat:
+                body["top_logprobs"] = TOP_K
         if params.tools and chat:
             body["tools"] = list(params.tools)
             if params.tool_choice is not None:

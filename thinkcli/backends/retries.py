@@ -15,7 +15,8 @@ from http import HTTPStatus
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # Request fields some compatible servers reject (400); dropped and remembered, never semantics-bearing.
-OPTIONAL_FIELDS = ("logprobs", "top_logprobs", "stream_options", "seed", "n")
+# top_logprobs before logprobs: a complaint about the first names the second too.
+OPTIONAL_FIELDS = ("top_logprobs", "logprobs", "stream_options", "seed", "n")
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 30.0
 RETRY_AFTER_MAX = 120.0  # a server asking for longer is treated as down
@@ -116,6 +117,8 @@ def rejected_field(message: str, payload: dict) -> str | None:
     >>> rejected_field("'temperature' does not support 0.7. Only the default (1) value is supported.",
     ...                {"temperature": 0.7})
     'temperature'
+    >>> rejected_field("top_logprobs must be at most 5", {"logprobs": True, "top_logprobs": 20})
+    'top_logprobs'
     >>> rejected_field("model not found", {"logprobs": True}) is None
     True
     """

@@ -41,6 +41,12 @@ class Job:
     chat: bool
     seed: int | None
     emit: Any = None  # callable(Event), thread-safe
+    window: int = 16  # tokens per DeepConf group (GenParams.window)
+    stop_below: float | None = None  # DeepConf online: stop reading a choice whose group confidence falls below
+
+
+class _Enough(Exception):
+    """Every choice of the stream is settled (ended, or stopped for low confidence): stop reading."""
 
 
 @dataclass
@@ -172,6 +178,8 @@ class Wire:
                 else:
                     for event in parser.flush():
                         self._on_event(event.data, job, indices, choices, state, limits)
+        except _Enough:
+            state["done"] = True
         except (ValueError, TypeError, KeyError, AttributeError):
             fault = "malformed data in the stream"
         except StreamError as exc:
@@ -215,6 +223,8 @@ class Wire:
             c = choices.setdefault(index, chunks.Choice(indices[index]))
             if c.pieces >= limits.pieces:
                 continue  # past max_tokens (with slack): whatever more this choice says is dropped
+            if c.finish_reason == chunks.LOW_CONFIDENCE:
+                continue  # stopped by DeepConf online: the rest of it is not read
             for kind, piece in chunks.choice_deltas(raw, job.chat):
                 for token in c.add(piece, kind):
                     job.emit(token)
@@ -222,9 +232,16 @@ class Wire:
                 call = c.add_call(item)
                 if call is not None:
                     job.emit(call)
-            c.logprobs.extend(chunks.choice_logprobs(raw))
+            c.add_logprobs(raw)
             if raw.get("finish_reason"):
                 c.finish_reason = raw["finish_reason"]
+            elif job.stop_below is not None:
+                group = c.trace.group(job.window)
+                if group is not None and group < job.stop_below:
+                    c.finish_reason = chunks.LOW_CONFIDENCE
+        settled = len(choices) == len(indices) and all(c.finish_reason for c in choices.values())
+        if settled and any(c.finish_reason == chunks.LOW_CONFIDENCE for c in choices.values()):
+            raise _Enough
 
     def _finish(self, job: Job, ended: list[chunks.Choice], usage: Usage | None) -> dict[int, Generation]:
         if not ended:
@@ -236,7 +253,7 @@ class Wire:
             shares = [chunks.estimated_usage(job.prompt_text, c, k > 0) for k, c in enumerate(ended)]
         if "logprobs" in job.body and all(not c.logprobs for c in ended):
             self.logprobs_ok = False  # asked and not given: scorers should not count on them
-        return {c.sample: chunks.finish(c, u) for c, u in zip(ended, shares, strict=True)}
+        return {c.sample: chunks.finish(c, u, window=job.window) for c, u in zip(ended, shares, strict=True)}
 
     async def open(self, path: str, body: dict, emit) -> httpx.Response:
         """POST until a 2xx answer: retry what may pass, raise what cannot."""

@@ -47,12 +47,12 @@ def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     try:
         sink.emit(RoundStarted(f"probe ×{probe}"))
         notes.append(f"probe: {probe} samples")
-        draw_round(problem, plan, meter, sink, ballot, probe, label="probe")
+        draw_round(problem, plan, meter, sink, ballot, probe, label="probe", notes=notes)
         if unanimous(ballot):
             notes.append(f"the {probe} probe samples agree; stopped")
         elif ballot.drawn < plan.samples:
             sink.emit(RoundStarted(f"vote ≤{plan.samples}"))
-            reason = run_ballot(problem, plan, meter, sink, ballot, plan.samples)
+            reason = run_ballot(problem, plan, meter, sink, ballot, plan.samples, notes=notes)
             notes.append(f"vote: stopped after {ballot.drawn} of {plan.samples} samples: {reason}")
         else:
             notes.append(f"probe used the whole budget of {plan.samples} samples")
@@ -61,7 +61,7 @@ def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
         raise
     if ballot.leader() is None:
         notes.append("no sample gave an answer to vote on")
-    outcome = ballot.outcome(notes)
+    outcome = ballot.outcome(notes, sink)
     confident = outcome.confidence is not None and outcome.confidence >= plan.confidence
     if verifier is not None and not (confident and not verifier.pass_fail):
         return escalate_with_verifier(problem, plan, meter, verifier, sink, ballot, outcome)

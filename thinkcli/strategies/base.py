@@ -8,7 +8,7 @@ from typing import Any
 from thinkcli import prompts
 from thinkcli.answers import extract
 from thinkcli.backends.base import GenParams, Message
-from thinkcli.events import Generation, SampleDone
+from thinkcli.events import Generation, Notice, SampleDone
 
 
 @dataclass
@@ -40,6 +40,12 @@ class Plan:
     think_min: int = 0
     think_max: int = 512
     then: str | None = None  # strategy to escalate to when a verifier is given (effort high)
+    select: str | None = None  # --select rule for the final choice (thinkcli/select.py); None = the strategy's own
+    # Stops that spend less (README "Signals and --select"); a profile turns them on where they pay.
+    futility: bool = False  # vote: stop once a few samples answered and no two agree (voting.futile)
+    esc_window: int = 0  # vote: stop when the last this-many samples all agree (ESC, Li et al. 2024); 0 = off
+    online_warmup: int = 0  # DeepConf online: warm-up samples that set the stop threshold; 0 = off
+    online_keep: float = 0.9  # DeepConf online: fraction of warm-up traces the threshold would keep
     extra: dict[str, Any] = field(default_factory=dict)
 
     def params(self, **changes) -> GenParams:
@@ -48,6 +54,7 @@ class Plan:
             temperature=self.temperature,
             top_p=self.top_p,
             seed=self.seed,
+            group_window=int(self.extra.get("group_window", 0)),
         )
         return base.with_(**changes) if changes else base
 
@@ -62,6 +69,8 @@ class Candidate:
     verdict: Any = None  # verify.base.Verdict
     mean_logprob: float | None = None
     finish_reason: str = "stop"
+    signals: dict[str, float] = field(default_factory=dict)  # from the backend; see thinkcli/signals.py
+    approximate: bool = False  # signals from a server's top-k log-probs
 
     def as_dict(self) -> dict[str, Any]:
         d = {
@@ -75,6 +84,9 @@ class Candidate:
             d["score"] = self.score
         if self.mean_logprob is not None:
             d["mean_logprob"] = self.mean_logprob
+        if self.signals:
+            d["signals"] = {k: round(v, 6) for k, v in self.signals.items()}
+            d["signals_approximate"] = self.approximate
         if self.verdict is not None:
             d["verdict"] = self.verdict.as_dict()
         return d
@@ -88,11 +100,13 @@ class Outcome:
     votes: dict[str, int] | None = None
     confidence: float | None = None
     notes: list[str] = field(default_factory=list)  # escalation path, stop reasons
+    selection: dict[str, Any] | None = None  # the rule of the final choice and each answer's weight
 
 
 def to_candidate(gen: Generation, sink=None, score: float | None = None) -> Candidate:
-    """Extract a generation's answer and announce it with SampleDone."""
-    answer = extract(gen.text).answer if gen.text.strip() else None
+    """Extract a generation's answer and announce it with SampleDone. A sample DeepConf online
+    stopped has no answer: it was cut off because it was unsure, and does not vote."""
+    answer = extract(gen.text).answer if gen.text.strip() and gen.finish_reason != "low-confidence" else None
     cand = Candidate(
         gen.sample,
         gen.text,
@@ -101,7 +115,32 @@ def to_candidate(gen: Generation, sink=None, score: float | None = None) -> Cand
         score=score,
         mean_logprob=gen.mean_logprob,
         finish_reason=gen.finish_reason,
+        signals=dict(gen.signals),
+        approximate=gen.approximate,
     )
     if sink is not None:
         sink.emit(SampleDone(gen.sample, answer, gen.usage, score, gen.text))
     return cand
+
+
+def apply_select(rule: str, cands: list[Candidate], sink, notes: list[str]) -> tuple[Candidate | None, dict[str, Any]]:
+    """The candidate a ``--select`` rule picks, and what ``--json`` reports of it (the rule and
+    each answer's weight). A rule whose signal is missing (no log-probs) falls back to
+    majority: one Notice line and a note say so."""
+    from thinkcli.answers import vote_key
+    from thinkcli.select import select
+    from thinkcli.strategies.voting import display
+
+    chosen = select(rule, cands, key=vote_key)
+    shown = {}
+    for c in cands:
+        key = vote_key(c.answer)
+        if key is not None and key not in shown:
+            shown[key] = display(key, c.answer)
+    report: dict[str, Any] = {"rule": chosen.rule, "weights": {shown[k]: round(w, 6) for k, w in chosen.weights.items()}}
+    if chosen.fallback:
+        report["fallback"] = chosen.fallback
+        notes.append(f"--select {rule}: {chosen.fallback}")
+        if sink is not None:
+            sink.emit(Notice(f"--select {rule}: {chosen.fallback}"))
+    return (cands[chosen.index] if chosen.index is not None else None), report

@@ -5,12 +5,14 @@ Brown et al. 2024, "Large Language Monkeys: Scaling Inference Compute with Repea
 
 With a pass/fail verifier (the user's command) samples are drawn one at a time
 and the search stops at the first that passes; with a graded verifier (a judge)
-or none (self-certainty) all N are drawn together and the best score wins.
+or none all N are drawn together and the best score wins: with no verifier the
+score is the inverse perplexity (exp of the mean token log-prob), or the final
+choice follows ``plan.select`` (``--select``, thinkcli/select.py) when one is set.
 """
 
 from __future__ import annotations
 
-from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
+from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, apply_select
 from thinkcli.strategies.scoring import (
     anytime,
     blind_note,
@@ -43,5 +45,21 @@ def best_of_n(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
         else:
             for gen in meter.draw(messages, plan.params(), plan.samples, label="best-of-n"):
                 judged(gen)
+    if verifier is None and plan.select:
+        picked, selection = apply_select(plan.select, cands, sink, notes)
+        return Outcome(picked.answer if picked else None, cands, chosen=picked.sample if picked else None,
+                       notes=notes, selection=selection)
     notes.extend(blind_note(cands))
-    return outcome_of(cands, notes)
+    outcome = outcome_of(cands, notes)
+    if verifier is None:
+        outcome.selection = {"rule": "best:inverse-perplexity", "weights": _best_scores(cands)}
+    return outcome
+
+
+def _best_scores(cands: list[Candidate]) -> dict[str, float]:
+    """Each answer's best score, as ``--json`` reports a rule's weights."""
+    out: dict[str, float] = {}
+    for c in cands:
+        if c.answer is not None and c.score is not None:
+            out[c.answer] = max(out.get(c.answer, 0.0), round(c.score, 6))
+    return out

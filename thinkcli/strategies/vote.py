@@ -8,19 +8,25 @@ Samples are drawn in small rounds at temperature > 0; each sample's final
 answer is normalised and voted; ties go to the higher mean token log-probability.
 After every round the vote stops early when the leader cannot be overtaken by
 the samples left, or when its posterior probability of being the majority passes
-``plan.confidence``, or (futility) when enough samples answered and no two
-agree. ``Ballot`` is the loop state; ``auto`` reuses it.
+``plan.confidence``; where a plan (a calibrated profile) turns them on, also when
+the last ``plan.esc_window`` samples agree (ESC, Li et al. 2024) or (futility)
+when enough samples answered and no two agree. With ``plan.online_warmup`` the
+first samples set a DeepConf online threshold (Fu et al. 2025) and later samples
+whose group confidence falls below it are stopped by the backend and do not vote.
+``plan.select`` picks the final answer by any rule of thinkcli/select.py.
+``Ballot`` is the loop state; ``auto`` reuses it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from thinkcli.answers import extract
+from thinkcli.answers import extract, vote_key
 from thinkcli.engine import BudgetExhausted
 from thinkcli.events import Generation, Vote
+from thinkcli.signals import threshold
 from thinkcli.strategies import voting
-from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, to_candidate
+from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem, apply_select, to_candidate
 
 
 @dataclass
@@ -28,16 +34,24 @@ class Ballot:
     """Everything drawn so far in one vote, and the stop rule it is judged by."""
 
     rule: str = "beta"  # 'beta' | 'dirichlet': the posterior behind the confidence
-    futility: bool = True  # also stop when the answers scatter (voting.futile)
+    futility: bool = False  # also stop when the answers scatter (voting.futile)
+    esc_window: int = 0  # also stop when this many last samples agree (ESC); 0 = off
+    select: str | None = None  # the final choice's rule; None = majority with the log-prob tie-break
+    online_warmup: int = 0  # DeepConf online: samples drawn in full before the threshold is set
+    online_keep: float = 0.9
+    threshold: float | None = None  # DeepConf online: group confidence below which a sample stops
     candidates: list[Candidate] = field(default_factory=list)
     drawn: int = 0  # samples requested so far
 
     @classmethod
     def for_plan(cls, plan: Plan, futility: bool) -> Ballot:
-        """A ballot with the plan's posterior rule. ``plan.extra["futility"]`` overrides the default;
-        ``--confidence 1`` asks for certainty, so it turns the futility stop off too."""
-        futility = plan.extra.get("futility", futility and plan.confidence < 1.0)
-        return cls(rule=plan.extra.get("stop_rule", "beta"), futility=futility)
+        """A ballot with the plan's rules. ``plan.extra["futility"]`` overrides ``futility``;
+        ``--confidence 1`` asks for certainty, so it turns the early stops off too."""
+        sure = plan.confidence >= 1.0
+        futility = plan.extra.get("futility", futility and not sure)
+        return cls(rule=plan.extra.get("stop_rule", "beta"), futility=futility,
+                   esc_window=0 if sure else max(0, plan.esc_window), select=plan.select,
+                   online_warmup=max(0, plan.online_warmup), online_keep=plan.online_keep)
 
     @property
     def buckets(self) -> list[voting.Bucket]:
@@ -65,21 +79,41 @@ class Ballot:
         conf = voting.confidence(buckets, self.rule)
         if conf is not None and conf >= threshold:
             return f"leader's posterior {conf:.3f} >= {threshold:g}"
+        if self.esc_window and voting.window_agrees([vote_key(c.answer) for c in self.candidates], self.esc_window):
+            return f"the last {self.esc_window} samples agree (ESC)"
         if self.futility and voting.futile(buckets):
             answered = sum(b.count for b in buckets)
             return f"no two of {answered} answers agree; the tie-break picks"
         return None
 
-    def outcome(self, notes: list[str]) -> Outcome:
-        top = self.leader()
+    def outcome(self, notes: list[str], sink=None) -> Outcome:
+        """The vote's answer: by ``select`` when one is set, else the majority."""
+        notes = list(notes)
         conf = self.confidence
         chosen = None
         answer = None
-        if top is not None:
-            chosen = representative(top, self.candidates)
-            answer = next(c.answer for c in self.candidates if c.sample == chosen)
+        if self.select and self.select != "majority":
+            picked, selection = apply_select(self.select, self.candidates, sink, notes)
+            if picked is not None:
+                chosen, answer = picked.sample, picked.answer
+        else:
+            top = self.leader()
+            if top is not None:
+                chosen = representative(top, self.candidates)
+                answer = next(c.answer for c in self.candidates if c.sample == chosen)
+            selection = {"rule": "majority", "weights": {k: float(v) for k, v in self.votes().items()}}
         return Outcome(answer, list(self.candidates), chosen=chosen, votes=self.votes() or None,
-                       confidence=conf, notes=list(notes))
+                       confidence=conf, notes=notes, selection=selection)
+
+    def after_round(self, notes: list[str] | None = None) -> None:
+        """Once the warm-up is in, set the DeepConf online threshold from its traces."""
+        if not self.online_warmup or self.threshold is not None or self.drawn < self.online_warmup:
+            return
+        lows = [c.signals["deepconf-lowest-group"] for c in self.candidates if "deepconf-lowest-group" in c.signals]
+        self.threshold = threshold(lows, self.online_keep)
+        if notes is not None:
+            notes.append(f"DeepConf online: threshold {self.threshold:.3f} from {len(lows)} warm-up samples"
+                         if self.threshold is not None else "DeepConf online: off, the backend gave no log-probs")
 
 
 def representative(bucket: voting.Bucket, cands: list[Candidate]) -> int:
@@ -94,13 +128,17 @@ def representative(bucket: voting.Bucket, cands: list[Candidate]) -> int:
     return max(voters, key=rank).sample
 
 
-def draw_round(problem: Problem, plan: Plan, meter, sink, ballot: Ballot, n: int, label: str = "vote") -> None:
+def draw_round(problem: Problem, plan: Plan, meter, sink, ballot: Ballot, n: int, label: str = "vote",
+               notes: list[str] | None = None) -> None:
     """Draw ``n`` more samples into the ballot, announcing each answer as it finishes."""
     params = plan.params()  # the Meter gives sample k of the run seed + k: distinct, reproducible
+    if ballot.threshold is not None:
+        params = params.with_(confidence_stop=ballot.threshold)
     ballot.drawn += n
     for event in meter.generate(problem.messages(plan.prompt_style), params, n, label=label):
         if isinstance(event, Generation):
             ballot.candidates.append(to_candidate(event, sink))
+    ballot.after_round(notes)
     sink.emit(Vote(ballot.votes(), _leader_answer(ballot), ballot.confidence))
 
 
@@ -110,14 +148,16 @@ def _leader_answer(ballot: Ballot) -> str | None:
 
 
 def run_ballot(problem: Problem, plan: Plan, meter, sink, ballot: Ballot, max_samples: int,
-               first_round: int | None = None, label: str = "vote") -> str:
+               first_round: int | None = None, label: str = "vote", notes: list[str] | None = None) -> str:
     """Draw rounds until the stop rule fires; return the reason it stopped."""
     size = max(1, first_round or plan.round_size)
     while True:
         reason = ballot.stop_reason(max_samples, plan.confidence)
         if reason is not None and ballot.drawn > 0:
             return reason
-        draw_round(problem, plan, meter, sink, ballot, min(size, max_samples - ballot.drawn), label)
+        if ballot.online_warmup and ballot.threshold is None and ballot.drawn < ballot.online_warmup:
+            size = ballot.online_warmup - ballot.drawn  # the warm-up first, together, then the rest watched
+        draw_round(problem, plan, meter, sink, ballot, min(size, max_samples - ballot.drawn), label, notes)
         size = max(1, plan.round_size)
 
 
@@ -130,19 +170,22 @@ def anytime(ballot: Ballot, notes: list[str], stop: BaseException) -> None:
 
 
 def vote(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
-    ballot = Ballot.for_plan(plan, futility=True)
+    ballot = Ballot.for_plan(plan, futility=plan.futility)
     notes: list[str] = []
     if plan.temperature <= 0 and plan.samples > 1:
         notes.append("temperature 0: the samples will all agree")
     try:
-        reason = run_ballot(problem, plan, meter, sink, ballot, plan.samples)
+        reason = run_ballot(problem, plan, meter, sink, ballot, plan.samples, notes=notes)
     except (BudgetExhausted, KeyboardInterrupt) as stop:
         anytime(ballot, notes, stop)
         raise
     notes.append(f"stopped after {ballot.drawn} of {plan.samples} samples: {reason}")
+    stopped = sum(c.finish_reason == "low-confidence" for c in ballot.candidates)
+    if stopped:
+        notes.append(f"DeepConf online stopped {stopped} unsure sample(s); they do not vote")
     if ballot.leader() is None:
         notes.append("no sample gave an answer to vote on")
-    outcome = ballot.outcome(notes)
+    outcome = ballot.outcome(notes, sink)
     if verifier is not None and plan.then:
         from thinkcli.strategies.auto import escalate_with_verifier
 

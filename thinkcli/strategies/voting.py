@@ -154,6 +154,18 @@ def futile(buckets: Sequence[Bucket], after: int = FUTILE_AFTER) -> bool:
     return answered >= after and all(b.count == 1 for b in buckets)
 
 
+def window_agrees(keys: Sequence[str | None], window: int) -> bool:
+    """ESC's stop (Li et al. 2024, "Escape Sky-high Cost: Early-stopping Self-Consistency
+    for Multi-step Reasoning"): the last ``window`` samples, in drawing order, all gave the
+    same answer (a window with zero answer entropy). An unanswered sample breaks a window.
+
+    >>> window_agrees(["3", "5", "5", "5"], 3), window_agrees(["5", "5", None], 2), window_agrees(["5"], 2)
+    (True, False, False)
+    """
+    last = list(keys[-window:]) if window > 0 else []
+    return len(last) == window > 0 and last[0] is not None and all(k == last[0] for k in last)
+
+
 def beta_confidence(leader: int, runner_up: int) -> float:
     """P(p_leader > p_runner_up) under the Beta(leader+1, runner_up+1) posterior.
 
