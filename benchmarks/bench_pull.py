@@ -55,7 +55,7 @@ def main() -> None:
     opts = ap.parse_args()
     gguf = embedded_model_path()
     size = gguf.stat().st_size
-    server = HubServer(standard_repos(gguf, "unused"))
+    server = HubServer(standard_repos(gguf))
     key = server.key_of("test/smol-GGUF", "smol-Q4_1.gguf")
     report: dict = {"file_bytes": size, "chunk_bytes": CHUNK}
     try:

@@ -11,6 +11,7 @@ CDN, another port: another host as far as a client can tell) with ``ETag``,
     cut[KEY] = N      the next GET of blob KEY sends N bytes, then drops the connection
     down_after_cut    after a cut, every request answers 503 until ``down`` is reset
     down              every request answers 503
+    throttle = S      sleep S seconds per 256 KiB of a blob: a slow link to interrupt
 
 Every request is recorded (server, method, path, headers); ``served[KEY]`` counts body bytes.
 """
@@ -21,6 +22,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,27 +65,44 @@ def _hash(blob: Blob) -> str:
     return digest.hexdigest()
 
 
-def standard_repos(gguf: Path, token: str) -> dict[str, Repo]:
-    """The embedded GGUF as a single file, in three parts, corrupt, gated, and a repo without GGUF."""
+def split_gguf(gguf: Path, folder: Path, parts: int = 3) -> list[Path]:
+    """A real split model, as llama.cpp's gguf-split makes it: ``NAME-0000i-of-0000n.gguf``
+    shards with ``split.*`` metadata, written by the ``gguf`` package (a test extra)."""
+    import gguf as g
+
+    reader = g.GGUFReader(gguf)
+    writer = g.GGUFWriter(folder / "smol-Q4_1.gguf", reader.fields["general.architecture"].contents(),
+                          split_max_tensors=-(-len(reader.tensors) // parts))
+    for f in reader.fields.values():
+        if f.name != "general.architecture" and not f.name.startswith("GGUF."):
+            kind = f.types[0]
+            writer.add_key_value(f.name, f.contents(), kind, sub_type=f.types[-1] if kind == g.GGUFValueType.ARRAY else None)
+    for t in reader.tensors:
+        writer.add_tensor(t.name, t.data, raw_shape=t.data.shape, raw_dtype=t.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return sorted(folder.glob("smol-Q4_1-*-of-*.gguf"))
+
+
+def standard_repos(gguf: Path, split: list[Path] | None = None) -> dict[str, Repo]:
+    """The embedded GGUF as a single file, corrupt, gated, a repo without GGUF, and (given
+    ``split``, from split_gguf) in parts."""
     size = gguf.stat().st_size
     whole = Blob(gguf, 0, size)
     whole.sha256 = _hash(whole)
-    third = size // 3
-    parts = {}
-    for i in range(3):
-        end = size if i == 2 else (i + 1) * third
-        part = Blob(gguf, i * third, end - i * third)
-        part.sha256 = _hash(part)
-        parts[f"smol-Q4_1-{i + 1:05d}-of-00003.gguf"] = part
     bad = Blob(gguf, 0, size, flip=True, sha256=whole.sha256)
     readme = b"# test repo\n"
-    return {
+    repos = {
         "test/smol-GGUF": Repo({"README.md": readme, "smol-Q4_1.gguf": whole, "smol-Q8_0.gguf": whole}),
-        "test/split-GGUF": Repo({"README.md": readme, **parts}),
         "test/corrupt-GGUF": Repo({"smol-Q4_1.gguf": bad}),
         "test/gated-GGUF": Repo({"smol-Q4_1.gguf": whole}, gated=True),
         "test/no-gguf": Repo({"README.md": readme, "model.safetensors": Blob(gguf, 0, 4096)}),
     }
+    if split:
+        repos["test/split-GGUF"] = Repo({"README.md": readme, **{p.name: Blob(p, 0, p.stat().st_size) for p in split}})
+    return repos
 
 
 def _entries(repo: Repo) -> list[dict]:
@@ -105,6 +124,7 @@ class HubServer:
         self.cut: dict[str, int] = {}
         self.down = False
         self.down_after_cut = False
+        self.throttle = 0.0  # seconds slept per 256 KiB sent: a slow link
         self.served: dict[str, int] = {}
         self.requests: list[dict] = []
         self._lock = threading.Lock()
@@ -265,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
             with self.hub._lock:
                 self.hub.served[key] = self.hub.served.get(key, 0) + len(data)
             pos += len(data)
+            if self.hub.throttle:
+                time.sleep(self.hub.throttle)
         if limit is not None:
             self.wfile.flush()
             self.hub.down = self.hub.down or self.hub.down_after_cut

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_think
-from tests.hubserver import COMMIT, HubServer, standard_repos
+from tests.hubserver import COMMIT, HubServer, split_gguf, standard_repos
 
 TOKEN = "hf_TestTokenDoNotPrint123"
 CHUNK = 10 * 1024 * 1024  # huggingface_hub's DOWNLOAD_CHUNK_SIZE: what a cut may cost again
 
 
 @pytest.fixture(scope="module")
-def server(embedded_model):
-    srv = HubServer(standard_repos(embedded_model, TOKEN), token=TOKEN)
+def server(embedded_model, tmp_path_factory):
+    split = split_gguf(embedded_model, tmp_path_factory.mktemp("split"))
+    srv = HubServer(standard_repos(embedded_model, split), token=TOKEN)
     yield srv
     srv.close()
 
@@ -30,6 +31,7 @@ def hub(server, tmp_path, monkeypatch):
     """The fake Hub, reset, with HF_ENDPOINT pointing at it and an empty HF_HOME."""
     server.cut.clear()
     server.down = server.down_after_cut = False
+    server.throttle = 0.0
     server.served.clear()
     server.requests.clear()
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN_PATH"):
@@ -91,9 +93,17 @@ def test_split_model_pulls_every_part_and_loads_from_the_first(hub):
     assert out.stderr.decode().count("sha256 ok") == 3
     from thinkcli.backends.models import resolve
 
-    assert resolve("hf.co/test/split-GGUF").path == (snap / parts[0]).resolve()
+    assert resolve("hf.co/test/split-GGUF").path == snap / parts[0]  # parts are found beside it by name
     row = next(r for r in models_json() if r["kind"] == "hf")
     assert row["parts"] == 3 and row["path"].endswith("-00001-of-00003.gguf")
+
+
+@pytest.mark.model
+def test_split_model_answers_loaded_from_its_first_part(hub):
+    assert run_think("models", "pull", "hf.co/test/split-GGUF").returncode == 0
+    out = run_think("-m", "hf.co/test/split-GGUF", "-n", "1", "--max-tokens", "16", "--json", "What is 2+2?")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["answer"].strip()
 
 
 def test_cut_download_resumes_with_a_range_request_and_refetches_under_one_chunk(hub, embedded_model):
@@ -124,6 +134,33 @@ def test_cut_download_resumes_with_a_range_request_and_refetches_under_one_chunk
     refetched = hub.served[key] - size
     assert 0 <= refetched <= CHUNK
     assert sha256(repo_dir("test/smol-GGUF") / "snapshots" / COMMIT / "smol-Q4_1.gguf") == sha256(embedded_model)
+
+
+def test_ctrl_c_keeps_the_partial_file_and_the_next_pull_continues_it(hub, embedded_model):
+    import signal
+    import time
+
+    size = embedded_model.stat().st_size
+    key = hub.key_of("test/smol-GGUF", "smol-Q4_1.gguf")
+    hub.throttle = 0.02  # about 13 MB/s: time to press Ctrl-C
+    proc = subprocess.Popen([sys.executable, "-m", "thinkcli", "models", "pull", "hf.co/test/smol-GGUF"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    blobs = repo_dir("test/smol-GGUF") / "blobs"
+    deadline = time.monotonic() + 120
+    while hub.served.get(key, 0) < 3 * CHUNK and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run `think models pull hf.co/test/smol-GGUF` to resume" in err.decode()
+    kept = (blobs / f"{key}.incomplete").stat().st_size
+    assert 0 < kept < size and not (repo_dir("test/smol-GGUF") / "snapshots").exists()
+
+    hub.throttle = 0.0
+    out = run_think("models", "pull", "hf.co/test/smol-GGUF")
+    assert out.returncode == 0, out.stderr
+    assert [r for r in hub.requests if r["server"] == "cdn"][-1]["headers"].get("Range") == f"bytes={kept}-"
+    assert hub.served[key] - size <= CHUNK
 
 
 def test_checksum_mismatch_discards_the_download(hub):
@@ -222,6 +259,14 @@ def test_direct_url_goes_to_the_data_dir_without_the_token(hub, embedded_model):
     assert resolve(url).path == dest.resolve()
     assert run_think("models", "rm", "direct").returncode == 0
     assert not dest.exists() and not [r for r in models_json() if r["kind"] == "url"]
+
+
+def test_a_file_url_on_the_hub_gets_the_token_and_its_cdn_does_not(hub):
+    url = f"{hub.url}/test/gated-GGUF/resolve/main/smol-Q4_1.gguf"
+    out = run_think("models", "pull", url, env={"HF_TOKEN": TOKEN})
+    assert out.returncode == 0, out.stderr
+    assert f"Bearer {TOKEN}" in _auth_seen(hub, "hub") and not any(_auth_seen(hub, "cdn"))
+    assert (Path(os.environ["THINK_MODELS_DIR"]) / "smol-Q4_1.gguf").is_file()
 
 
 def test_rm_deletes_files_and_aliases(hub, isolated_config):

@@ -102,6 +102,10 @@ def pull_with_progress(ref: str, quiet: bool = False):
     progress = make_pull_progress(quiet)
     try:
         pulled = pull(ref, progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"think: the partial download is kept; run `think models pull {ref}` to resume", file=sys.stderr)
+        raise
     finally:
         progress.close()
     if not quiet:

@@ -82,6 +82,7 @@ def resolve(
             raise hub.NotPulled(ref)
         model = local_file(str(path))
         model.display = ref
+        model.path = path  # the snapshot name, not the blob: llama.cpp finds split parts beside it by name
         return model
     scheme, sep, rest = ref.partition(":")
     if sep and scheme and "/" not in scheme and len(scheme) > 1:
