@@ -138,7 +138,7 @@ def _cut(label: str, got: int, size: int | None, exc: BaseException, again: str)
 def verify(path: Path, sha256: str, label: str, progress: Progress) -> None:
     """Hash the file as a visible step; a mismatch removes it (a resume would keep bad bytes)."""
     key = f"verify {label}"
-    progress.start(key, f"sha256 {label}", path.stat().st_size)
+    progress.start(key, f"verify {label}", path.stat().st_size)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(HASH_BLOCK):
