@@ -309,9 +309,13 @@ def token_for(url: str, environ: Mapping[str, str] | None = None):
 TOKEN_HINT = "set HF_TOKEN or run `think keys set huggingface`"
 
 
+class HubUnreachable(ModelUnavailable):
+    """No answer from the Hub: a cached copy may still serve."""
+
+
 def fail_network(what: str, exc: BaseException) -> ThinkError:
     """One line for a Hub that cannot be reached, naming the cache."""
-    return ModelUnavailable(
+    return HubUnreachable(
         f"cannot reach {endpoint()} ({type(exc).__name__}) and {what} is not in the cache "
         f"({cache_dir()}); check the network or HF_ENDPOINT, then run the pull again"
     )

@@ -123,8 +123,8 @@ def _pull_hf(ref: hub.HubRef, progress: Progress) -> Pulled:
         return _done(ref, *hit, fetched=0, note="offline: not checked against the Hub")
     try:
         commit, files = list_repo(ref)
-    except ModelUnavailable as exc:
-        hit = hub.cached_choice(ref) if "cannot reach" in exc.message else None
+    except hub.HubUnreachable:
+        hit = hub.cached_choice(ref)
         if hit is None:
             raise
         return _done(ref, *hit, fetched=0, note=f"cannot reach {hub.endpoint()}: the cached copy, not checked")
@@ -166,8 +166,9 @@ def _fetch_blob(ref: hub.HubRef, commit: str, f: hub.HubFile, root: Path, progre
     with FileLock(str(lock)):  # the lock huggingface_hub takes, so both never write one blob at once
         if blob.exists():
             return 0
+        expected = f.sha256 or meta.etag  # the LFS hash; a git file's etag is no sha256 and is not checked
         return fetch(location, blob.with_name(blob.name + ".incomplete"), blob, size=f.size or meta.size,
-                     sha256=f.sha256 or meta.etag if _is_sha256(f.sha256 or meta.etag) else None,
+                     sha256=expected if _is_sha256(expected) else None,
                      headers=headers, label=f.name, again=f"think models pull {ref.text}", progress=progress)
 
 
