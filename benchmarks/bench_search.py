@@ -1,6 +1,6 @@
 """Accuracy and compute of the verifier-driven and search strategies on the shipped arithmetic set.
 
-Runs cot and best-of-n (self-certainty, and the model as its own judge), refine,
+Runs cot and best-of-n (inverse perplexity, and the model as its own judge), refine,
 beam, mcts and budget forcing on the same questions with the same seeds through
 ``engine.run`` on one loaded model (the embedded SmolLM2-135M by default), and
 prints accuracy, completion tokens per question (answers, judges, critiques: all

@@ -1,4 +1,4 @@
-"""The judge verifier (score parsing, prompts, a second model on the run's books) and self-certainty."""
+"""The judge verifier (score parsing, prompts, a second model on the run's books) and inverse perplexity."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from thinkcli import engine
 from thinkcli.engine import Budgets, Meter, Request
 from thinkcli.events import ListSink, VerifyDone
 from thinkcli.verify.base import Candidate
-from thinkcli.verify.certainty import SelfCertainty, certainty
+from thinkcli.verify.certainty import InversePerplexity, certainty
 from thinkcli.verify.judge import DEFAULT_SCORE, JudgeVerifier, parse_score
 
 # -- parsing ---------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_judge_model_is_a_second_backend_on_the_same_books(fake, monkeypatch):
     assert [(e.sample, e.label) for e in sink.of(SampleStarted)] == [(0, "best-of-n"), (1, "best-of-n"), (2, "judge"), (3, "judge")]
 
 
-# -- self-certainty ----------------------------------------------------------------------
+# -- inverse perplexity ----------------------------------------------------------------------
 
 
 @given(st.lists(st.floats(-50, 0), min_size=1, max_size=30))
@@ -141,9 +141,9 @@ def test_certainty_is_exp_mean_logprob_in_unit_interval(lps):
 
 
 def test_self_certainty_with_and_without_logprobs(fake):
-    sure = SelfCertainty().score(Candidate(0, "q", "x", "x", mean_logprob=-0.2))
+    sure = InversePerplexity().score(Candidate(0, "q", "x", "x", mean_logprob=-0.2))
     assert sure.score == math.exp(-0.2) and sure.detail.startswith("certainty 0.82")
-    blind = SelfCertainty().score(Candidate(0, "q", "x", "x", mean_logprob=None))
+    blind = InversePerplexity().score(Candidate(0, "q", "x", "x", mean_logprob=None))
     assert (blind.passed, blind.score) == (None, 0.5)
     assert "no log-probs from this backend" in blind.detail
 

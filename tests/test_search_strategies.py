@@ -161,7 +161,7 @@ def test_refine_stops_when_the_critique_finds_nothing_to_fix(fake):
     out, _, _ = run(refine, fake, None, rounds=3)
     assert out.answer == "3" and len(fake.calls) == 2
     assert "critique 1 found nothing to fix" in out.notes
-    assert "A checker ran" not in fake.calls[1].messages[-1]["content"]  # self-certainty is no checker
+    assert "A checker ran" not in fake.calls[1].messages[-1]["content"]  # inverse perplexity is no checker
 
 
 def test_refine_ignores_no_issues_when_the_verifier_failed(fake):
@@ -374,7 +374,7 @@ def test_beam_checks_finished_beams_with_a_pass_fail_verifier(fake):
                                            logprobs=[lp[["Final answer: 1", "Final answer: 2"][i]]] * 3)
     check = Scripted({"2": 1.0}, pass_fail=True)
     out, sink, _ = run(beam, fake, check, beam_width=2, expansions=1, samples=1)
-    # partials were ranked by self-certainty (1 ahead of 2); the command then passed only 2
+    # partials were ranked by inverse perplexity (1 ahead of 2); the command then passed only 2
     assert [c.answer for c in out.candidates] == ["1", "2"]
     assert [c.verdict.passed for c in out.candidates] == [False, True]
     assert out.answer == "2"

@@ -81,7 +81,7 @@ def escalate_with_verifier(problem: Problem, plan: Plan, meter, verifier, sink, 
     """Check the leading answers; if none passes, best-of-n then refine (whatever exists).
 
     A pass/fail verifier decides: the first candidate that passes is the answer.
-    A graded verifier (judge, self-certainty) reweights the vote: each answer's
+    A graded verifier (judge, inverse perplexity) reweights the vote: each answer's
     votes times its representative's score.
     """
     notes = list(outcome.notes)

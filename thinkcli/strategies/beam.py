@@ -6,7 +6,7 @@ Yao et al. 2023, "Tree of Thoughts" (breadth-first search over thoughts).
 
 Depth 1 samples B x E first steps; every depth after expands each of the B
 surviving partial solutions into E next steps. Each partial solution is scored
-(by the judge when one is given, else by self-certainty) and the top B are kept.
+(by the judge when one is given, else by inverse perplexity) and the top B are kept.
 A beam ends at its final answer, at end of text or at the per-sample token cap;
 the search ends when no beam is left running or the budget runs out. A
 pass/fail verifier then checks the finished beams and a pass ranks first.
@@ -67,13 +67,13 @@ def top(children: list[Beam], width: int) -> list[Beam]:
 
 
 def step_verifier(verifier):
-    """What scores partial solutions: a graded verifier (a judge) if given, else self-certainty.
+    """What scores partial solutions: a graded verifier (a judge) if given, else inverse perplexity.
     A pass/fail command cannot run half a solution; it checks finished beams instead."""
     if verifier is not None and not verifier.pass_fail:
         return verifier
-    from thinkcli.verify.certainty import SelfCertainty
+    from thinkcli.verify.certainty import InversePerplexity
 
-    return SelfCertainty()
+    return InversePerplexity()
 
 
 def beam(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:

@@ -6,7 +6,7 @@ LLaMa-3 8B: Monte Carlo Tree Self-refine" (MCTSr).
 
 Each iteration: select a leaf by UCT from the root; expand it (when it has been
 visited, or is the root) into E sampled next steps; simulate by rolling the
-solution out to a final answer and scoring it (the verifier, else self-certainty
+solution out to a final answer and scoring it (the verifier, else inverse perplexity
 when the backend gives log-probs, else the model's self-evaluation); back-propagate
 the value to the root. ``--samples N`` is the number of iterations (rollouts).
 The answer follows the most-visited path and takes the best rollout under it.

@@ -53,7 +53,7 @@ def nothing_to_fix(critique: str) -> bool:
 def feedback(verdict) -> str:
     """The verifier's report as the critique prompt shows it; empty without a real checker."""
     if verdict is None or verdict.passed is None and not verdict.output:
-        return ""  # a graded score alone (self-certainty) tells the critic nothing to act on
+        return ""  # a graded score alone (inverse perplexity) tells the critic nothing to act on
     return prompts.render("feedback", detail=verdict.detail or "-", output=(verdict.output or "(none)").strip())
 
 

@@ -72,39 +72,39 @@ def best(cands: list[Candidate], prefer_later: bool = False) -> Candidate | None
 
 
 def default_verifier(verifier):
-    """The user's verifier, or self-certainty when there is none (no extra calls)."""
+    """The user's verifier, or inverse perplexity when there is none (no extra calls)."""
     if verifier is not None:
         return verifier
-    from thinkcli.verify.certainty import SelfCertainty
+    from thinkcli.verify.certainty import InversePerplexity
 
-    return SelfCertainty()
+    return InversePerplexity()
 
 
 def value_verifier(verifier, meter):
-    """What values a finished rollout: the user's verifier; else self-certainty when the
+    """What values a finished rollout: the user's verifier; else inverse perplexity when the
     backend gives log-probs; else self-evaluation, the answering model as judge (RAP)."""
     if verifier is not None:
         return verifier
     if meter.capabilities.logprobs:
-        from thinkcli.verify.certainty import SelfCertainty
+        from thinkcli.verify.certainty import InversePerplexity
 
-        return SelfCertainty()
+        return InversePerplexity()
     from thinkcli.verify.judge import JudgeVerifier
 
     return JudgeVerifier(meter, name="self-evaluation")
 
 
 def blind_note(cands: list[Candidate]) -> list[str]:
-    """A note when self-certainty had no log-probs to go on, so the ranking is uninformed.
+    """A note when inverse perplexity had no log-probs to go on, so the ranking is uninformed.
 
     >>> from thinkcli.verify.base import Verdict
     >>> blind_note([Candidate(0, "", "1", 1, 0.5, Verdict(None, 0.5, extra={"logprobs": False}))])
-    ['self-certainty: no log-probs from this backend, so candidates were not ranked by it']
+    ['inverse perplexity: no log-probs from this backend, so candidates were not ranked by it']
     >>> blind_note([])
     []
     """
     if any(c.verdict is not None and c.verdict.extra.get("logprobs") is False for c in cands):
-        return ["self-certainty: no log-probs from this backend, so candidates were not ranked by it"]
+        return ["inverse perplexity: no log-probs from this backend, so candidates were not ranked by it"]
     return []
 
 

@@ -139,7 +139,7 @@ def futile(buckets: Sequence[Bucket], after: int = FUTILE_AFTER) -> bool:
     when the leader is clearly ahead; this one stops when nobody is ahead and the
     answers scatter, so more samples would mostly add more singletons and the
     plurality at the cap would often be a two-vote accident. The pick then falls
-    to the tie-break (mean token log-probability, i.e. self-certainty). On the
+    to the tie-break (mean token log-probability, i.e. inverse perplexity). On the
     embedded 135M model it cut an adaptive vote's tokens by 15-27% and cost at most
     one question in fifty (README, under `think bench`).
 

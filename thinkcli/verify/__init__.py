@@ -1,4 +1,4 @@
-"""Verifiers: score a candidate answer. Command (sandboxed), judge model, self-certainty.
+"""Verifiers: score a candidate answer. Command (sandboxed), judge model, inverse perplexity.
 
 All sit behind ``verify.base.Verifier``; ``make_verifier`` picks one for a request.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 def make_verifier(request, plan, meter):
     """The verifier a run asked for: --verify CMD, else --judge/--judge-model, else the
-    plan's named one ('self-certainty'); None when nothing asked for one."""
+    plan's named one ('inverse-perplexity'); None when nothing asked for one."""
     if request.verify:
         from thinkcli.verify.command import CommandVerifier
 
@@ -17,8 +17,8 @@ def make_verifier(request, plan, meter):
         from thinkcli.verify.judge import JudgeVerifier
 
         return JudgeVerifier.for_request(request, meter)
-    if plan.extra.get("verifier") == "self-certainty":
-        from thinkcli.verify.certainty import SelfCertainty
+    if plan.extra.get("verifier") in ("inverse-perplexity", "self-certainty"):  # the second: its old name
+        from thinkcli.verify.certainty import InversePerplexity
 
-        return SelfCertainty()
+        return InversePerplexity()
     return None

@@ -11,7 +11,7 @@ class Verdict:
     """What a verifier thinks of one candidate.
 
     ``passed`` is None for graded verifiers that have no pass/fail notion
-    (a judge's score, self-certainty); ``score`` is in [0, 1], higher is better.
+    (a judge's score, inverse perplexity); ``score`` is in [0, 1], higher is better.
     """
 
     passed: bool | None

@@ -1,4 +1,4 @@
-"""Self-certainty: how sure the model was of its own tokens, as a score in [0, 1].
+"""Inverse perplexity: how sure the model was of its own tokens, as a score in [0, 1].
 
 Owns the mapping from a sample's mean token log-probability to a verifier score.
 It costs no extra model calls; a backend that reports no log-probabilities gets a
@@ -31,11 +31,15 @@ def certainty(mean_logprob: float | None) -> float | None:
     return min(1.0, max(0.0, math.exp(min(0.0, mean_logprob))))
 
 
-class SelfCertainty:
-    """Scores a candidate by its mean token log-probability (no extra calls)."""
+class InversePerplexity:
+    """Scores a candidate by exp(mean token log-prob), its inverse perplexity (no extra calls).
+
+    Not Kang et al.'s self-certainty (a KL divergence over the whole vocabulary, the
+    `self-certainty` signal of thinkcli/signals.py); this is the baseline that paper compares.
+    """
 
     pass_fail = False
-    name = "self-certainty"
+    name = "inverse-perplexity"
 
     def score(self, candidate: Candidate) -> Verdict:
         value = certainty(candidate.mean_logprob)
@@ -52,3 +56,6 @@ class SelfCertainty:
             detail=f"certainty {value:.2f} (mean log-prob {candidate.mean_logprob:.2f})",
             extra={"logprobs": True, "mean_logprob": candidate.mean_logprob},
         )
+
+
+SelfCertainty = InversePerplexity  # the name it had before signals.py gave self-certainty its own meaning
