@@ -37,6 +37,7 @@ def test_deepconf_online_warm_up_sets_the_threshold_and_stops_weak_samples(fake)
     assert result.votes == {"7": 3}
     assert "DeepConf online: threshold 5.000 from 2 warm-up samples" in result.notes
     assert "DeepConf online stopped 2 unsure sample(s); they do not vote" in result.notes
+    assert (result.plan["online_warmup"], result.plan["online_keep"], result.plan["futility"]) == (2, 0.5, False)
     # the slot a stopped sample gave back went to the next one: every requested sample ran
     assert [e.sample for e in sink.of(SampleStarted)] == [0, 1, 2, 3, 4]
     assert len(sink.of(Generation)) == 5

@@ -424,6 +424,11 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
                 "confidence": plan.confidence,
                 "seed": plan.seed,
                 "select": plan.select,
+                # the stops that spend less (off unless a plan turns them on)
+                "futility": bool(plan.extra.get("futility", plan.futility)),
+                "esc_window": plan.esc_window,
+                "online_warmup": plan.online_warmup,
+                "online_keep": plan.online_keep,
             },
         )
         sink.emit(Final(result))
