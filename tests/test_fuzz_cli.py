@@ -3,7 +3,8 @@ its time limit with exit 0-4 and at most one `think: error:` line, never a trace
 
 Each example is a real CLI process (``python -m tests.fakecli``: the real program with the
 scripted backend registered as ``fake:``), so parsing, config, validation, strategies,
-budgets, renderers and history all run as they do for a user.
+budgets, renderers and history all run as they do for a user. THINK_FUZZ_EXAMPLES=300
+runs more examples than the suite's 30.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ config_values = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("THINK_FUZZ_EXAMPLES", "30")), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
     flags=st.lists(st.tuples(st.sampled_from(FLAGS), flag_values), max_size=4),
     switches=st.lists(st.sampled_from(SWITCHES), max_size=2, unique=True),

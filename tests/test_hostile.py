@@ -148,6 +148,11 @@ def test_dash_f_reads_only_regular_files(think, tmp_path, special):
     assert err.startswith("think: error:") and "not a regular file" in err and len(err.strip().splitlines()) == 1
 
 
+def test_dash_f_on_a_directory_is_one_line(think, tmp_path):
+    r = think("-f", str(tmp_path), "what is this?", timeout=30)
+    assert r.returncode == 2 and "is a directory" in no_traceback(r)
+
+
 def test_dash_f_refuses_a_file_past_the_size_limit(think, tmp_path):
     big = tmp_path / "big.txt"
     with open(big, "wb") as f:
@@ -180,7 +185,8 @@ def buggy(tmp_path) -> Path:
 VERIFY = "python -m pytest -q -p no:cacheprovider test_calc.py"
 
 
-@pytest.mark.parametrize("dest", ["calc.py", ".git/index", ".git/HEAD", "out", "./.git/../calc.py", "/dev/null"])
+@pytest.mark.parametrize("dest", ["calc.py", ".git/index", ".git/HEAD", "out", "./.git/../calc.py", "/dev/null",
+                                  "test_calc.py"])
 def test_fix_patch_refuses_precious_paths(think, server, buggy, dest):
     before = snapshot(buggy)
     run = fixing(server, FIX, "--patch", dest)

@@ -73,7 +73,7 @@ def test_an_endless_stream_is_cut_at_max_tokens_on_the_client(think):
 def test_an_endless_stream_with_a_time_limit_keeps_what_it_got(think):
     srv = serving({"endless": True})
     try:
-        r = think(*remote(srv, "--max-tokens", "100000", "--time-limit", "1"), timeout=60)
+        r = think(*remote(srv, "--max-tokens", "100000", "--time-limit", "4"), timeout=60)
     finally:
         srv.stop()
     err = clean(r)

@@ -115,6 +115,8 @@ def _coerce(key: str, typ: type, value: Any, where: str) -> Any:
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: key '{key}' must be {_type_name(typ)}, got {value!r}")
     leaf = key.rsplit(".", 1)[-1]
+    if leaf == "verify_env":
+        env_names(None, {"verify_env": value})  # names only: a typo is caught where it is made
     if leaf in CHOICES and value not in CHOICES[leaf]:
         raise ConfigError(f"{where}: key '{key}' must be one of {', '.join(CHOICES[leaf])}, got {value!r}")
     return check_number(key, value, f"{where}: key '{key}'")
@@ -220,7 +222,7 @@ def env_names(flags: list[str] | None, settings: Mapping[str, Any]) -> tuple[str
         if not name:
             continue
         if not name.replace("_", "a").isalnum() or not name.isascii():
-            raise UsageError(f"--verify-env {name!r} is not an environment variable name")
+            raise ConfigError(f"verify_env: {name!r} is not an environment variable name")
         out.append(name)
     return tuple(dict.fromkeys(out))
 

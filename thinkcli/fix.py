@@ -258,6 +258,11 @@ def patch_destination(name: str, cwd: Path, root: Path, in_git: bool, targets: l
         raise UsageError(f"--patch {name} is not a regular file; name a file such as fix.patch")
     if full in {Path(os.path.realpath(root / t.path)) for t in targets}:
         raise UsageError(f"--patch {name} is one of the files being fixed; name another file such as fix.patch")
+    if in_git and full.exists() and _inside(root, full):
+        tracked = git(["ls-files", "--error-unmatch", "--", os.path.relpath(full, os.path.realpath(root))], root,
+                      check=False)
+        if tracked.returncode == 0:  # a project file, not a patch: its content (and edits) would be gone
+            raise UsageError(f"--patch {name} is a file git tracks; name a new file such as fix.patch")
     if in_git:
         for what in ("--git-dir", "--git-common-dir"):
             out = git(["rev-parse", what], root, check=False).stdout.decode("utf-8", "surrogateescape").strip()
@@ -267,6 +272,11 @@ def patch_destination(name: str, cwd: Path, root: Path, in_git: bool, targets: l
     if any(part == ".git" for part in full.parts):
         raise UsageError(f"--patch {name} is inside a .git directory; name a file such as fix.patch")
     return full
+
+
+def _inside(root: Path, path: Path) -> bool:
+    real = os.path.realpath(root)
+    return os.path.commonpath([real, str(path)]) == real
 
 
 def no_fix_report(command: str, baseline, candidates) -> str:

@@ -48,12 +48,13 @@ def read_file(name: str) -> bytes:
         raise UsageError(f"{name} is a directory; pass files") from None
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
             raise UsageError(f"{name} is a directory; pass files")
-        if not stat.S_ISREG(mode):
-            raise UsageError(f"{name} is not a regular file (a device, FIFO or socket); pass a file")
+        raise UsageError(f"{name} is not a regular file (a device, FIFO or socket); pass a file")
+    with os.fdopen(fd, "rb") as f:
         try:
             data = f.read(MAX_INPUT + 1)
         except OSError as exc:
