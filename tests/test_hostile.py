@@ -310,12 +310,28 @@ def test_a_key_that_is_not_a_key_is_one_line(think, isolated_config, key):
     assert not (isolated_config / "keys.toml").exists()
 
 
-def test_a_prompt_word_that_is_not_utf8_is_one_line(tmp_path):
+@pytest.mark.parametrize("argv", [[b"caf\xe9 au lait?"], [b"hi", b"-s", b"caf\xe9"], [b"hi", b"-m", b"openai:caf\xe9"],
+                                  [b"hi", b"--base-url", b"http://127.0.0.1:9/caf\xe9"], [b"hi", b"--verify", b"echo \xe9"]])
+def test_an_argument_that_is_not_utf8_is_one_line(tmp_path, argv):
     import sys
 
-    r = subprocess.run([sys.executable.encode(), b"-m", b"thinkcli", b"caf\xe9 au lait?", b"-m", b"fake:m"],
+    r = subprocess.run([sys.executable.encode(), b"-m", b"thinkcli", *argv], cwd=tmp_path,
                        capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
     assert "not UTF-8" in one_error_line(r)
+
+
+def test_a_link_into_git_is_not_a_way_in(think, server, tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "gitlink").symlink_to(".git")
+    (root / "a.txt").write_text("x\n")
+    before = snapshot(root)
+    reply = "```text path=gitlink/hooks/pre-commit\n#!/bin/sh\necho owned\n```\nFinal answer: done"
+    r = think("hi", *remote(replying(server, reply), "--verify", "true", "--json"), cwd=root)
+    no_traceback(r)
+    assert r.returncode == 4 and b"leads into .git" in r.stdout
+    assert snapshot(root) == before
 
 
 @pytest.mark.parametrize("argv", [["--bogus"], ["-n", "abc", "hi"], ["config", "set", "samples"], ["fix", "--verify"],

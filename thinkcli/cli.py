@@ -329,6 +329,13 @@ def main() -> None:
     from thinkcli.ui.safe import install_redaction, one_line
 
     install_redaction(_redact)
+    for n, arg in enumerate(sys.argv[1:], 1):
+        try:  # bytes that are not UTF-8 reach Python as lone surrogates and break later
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            print(f"think: error: argument {n} ({one_line(ascii(arg))}) is not UTF-8 text; pass UTF-8 text",
+                  file=sys.stderr)
+            sys.exit(int(ExitStatus.USAGE))
     try:
         code = app(prog_name="think", standalone_mode=False)
     except _click_errors("NoArgsIsHelpError") as exc:  # `think config`: the help, as click means it

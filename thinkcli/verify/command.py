@@ -172,6 +172,9 @@ class CommandVerifier:
             full = self.sandbox.root / path
             if not inside(self.sandbox.root, full):  # decided by the real path, links resolved
                 raise patches.PatchError(f"path {path} leads out of the project through a symbolic link")
+            real = os.path.relpath(os.path.realpath(full), os.path.realpath(self.sandbox.root))
+            if real == ".git" or real.startswith(".git" + os.sep):
+                raise patches.PatchError(f"path {path} leads into .git through a symbolic link")
             if not os.path.lexists(full):
                 return None
             data = read_regular(full, READ_LIMIT)
