@@ -183,7 +183,11 @@ def inputs(p: Prober) -> None:
     p.run(["-m", "fake:m", "hi"], fake=True, input=b"\xff\xfe\x00binary", name="binary stdin")
     p.run(["-m", "fake:m"], fake=True, input=b"", name="empty stdin, no prompt")
     p.run(["-m", "fake:m", "-f", "-"], fake=True, input=b"x" * (17 << 20), name="17 MiB on stdin")
-    p.run([b"caf\xe9?", "-m", "fake:m"], fake=True, name="non-UTF-8 prompt word")
+    for argv in ([b"caf\xe9?"], ["hi", "-s", b"caf\xe9"], ["hi", "--verify", b"echo \xe9"], ["hi", "-f", b"\xe9.txt"],
+                 ["hi", "--verify-env", b"A\xe9"], ["hi", "--base-url", b"http://127.0.0.1:9/\xe9"]):
+        p.run([*argv, "-m", "fake:m"], fake=True, name=f"non-UTF-8 argument {argv[-1]!r}")
+    p.run(["hi", "-m", b"openai:caf\xe9"], name="non-UTF-8 model name")
+    p.run(["-m", "fake:m", "hi", "--verify-env", "NOT A NAME"], fake=True, name="--verify-env with a bad name")
     for reply in ["Final answer: [/]", "[bold red]x[/] [link=file:///etc/passwd]y[/link]",
                   "\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\x1b[2J\x1b[3J\rFinal answer: 4", "\x01\x07\x08\x7f" * 10]:
         p.run(["-m", "fake:m", "hi"], fake=True, env={"THINK_FAKE_REPLY": reply}, name=f"model says {reply[:18]!r}")
@@ -243,6 +247,7 @@ def sandbox(p: Prober) -> None:
     git(root, "init", "-q", "-b", "main")
     (root / "a.py").write_text("print('hello')\n")
     for name, target in (("d", "."), ("e", "d/.."), ("f", "e/.."), ("g", "f/.."), ("h", "g/.."), ("abs", str(victim)),
+                         ("gitlink", ".git"),
                          ("zero", "/dev/zero"), ("loop", "loop"), ("pw", "/etc/passwd")):
         (root / name).symlink_to(target)
     os.mkfifo(root / "pipe")
@@ -250,7 +255,7 @@ def sandbox(p: Prober) -> None:
     git(root, "commit", "-qm", "links")
     watch = [victim, root, p.work / "deep"]
     paths = ["g/victim/precious.txt", "h/victim/x", "f/x", "e/x", "d/../../x", "../x", "/tmp/x", "abs/precious.txt",
-             ".git/config", ".git/hooks/pre-commit", "d/.git/config", "zero", "pipe", "pw", "loop/x", "g/deep/er/repo/a.py"]
+             ".git/config", ".git/hooks/pre-commit", "d/.git/config", "gitlink/hooks/pre-commit", "gitlink/config", "zero", "pipe", "pw", "loop/x", "g/deep/er/repo/a.py"]
     for path in paths:
         p.serve(reply=f"```text path={path}\nowned\n```\nFinal answer: done")
         p.run(p.remote("hi", "--verify", f"env > {p.work}/verify-env.txt; cat a.py"), cwd=root, name=f"candidate writes {path}",
