@@ -355,3 +355,23 @@ def test_the_verify_env_drops_credentials_unless_passed_through(think, server, t
     for k, v in secrets.items():
         if k not in ("HARMLESS", "AWS_PROFILE"):
             assert v not in seen, k
+
+
+def test_flag_ranges_in_help_are_the_one_range_table():
+    """The flags' own min/max (shown in --help) may only repeat config.RANGES, never differ."""
+    import typer
+
+    from thinkcli.cli import app
+    from thinkcli.config import RANGES
+
+    group = typer.main.get_command(app)
+    checked = 0
+    for name in ("ask", "fix", "bench"):
+        for param in group.commands[name].params:
+            low, high = getattr(param, "min", None), getattr(param, "max", None)
+            if param.name in RANGES and (low is not None or high is not None):
+                want_low, want_high = RANGES[param.name]
+                assert low is None or low == want_low, (name, param.name, low, want_low)
+                assert high is None or high == want_high, (name, param.name, high, want_high)
+                checked += 1
+    assert checked >= 10
