@@ -381,3 +381,14 @@ def test_help_and_listing_never_load_the_hub_client():
             "print(sorted(m for m in ('huggingface_hub', 'httpx2', 'urllib.request') if m in sys.modules), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_models_marks_calibrated_by_the_file_hash(hub):
+    pytest.importorskip("thinkcli.profiles")
+    assert run_think("models", "pull", "hf.co/test/smol-GGUF").returncode == 0
+    assert run_think("models", "pull", "hf.co/test/split-GGUF").returncode == 0
+    rows = {r["name"]: r for r in models_json()}
+    assert rows["smollm2-135m"]["calibrated"] is True  # the shipped profile
+    assert rows["hf.co/test/smol-GGUF:Q4_1"]["calibrated"] is True  # the same bytes, known by the blob's name
+    assert rows["hf.co/test/split-GGUF:Q4_1"]["calibrated"] is False
+    assert "yes" in run_think("models").stdout.decode()

@@ -34,12 +34,35 @@ def models_list(
     from thinkcli.backends.catalog import list_models
 
     rows = list_models(config.load())
+    _mark_calibrated(rows)
     if json_out:
         import json
 
         print(json.dumps(rows, indent=2))
         return
     print(table(rows))
+
+
+def _mark_calibrated(rows: list[dict]) -> None:
+    """Fill each model file's "calibrated" from `think calibrate`'s profiles, keyed by the file's
+    sha256: free for Hub blobs (named by it), hashed once for the embedded model, otherwise only
+    when already known. Left None (shown "-") where unknown or without the profiles module."""
+    try:
+        from thinkcli import profiles
+    except ImportError:  # a build without calibration profiles
+        return
+    for row in rows:
+        if not row.get("path") or row["kind"] not in ("embedded", "hf", "gguf", "url"):
+            continue
+        real = os.path.realpath(row["path"])
+        blob = os.path.basename(real)
+        if row["kind"] == "hf" and len(blob) == 64:
+            key = f"sha256:{blob}"
+        else:
+            from pathlib import Path
+
+            key = profiles.file_hash(Path(real), compute=row["kind"] == "embedded")
+        row["calibrated"] = None if key is None else profiles.find(key) is not None
 
 
 def table(rows: list[dict]) -> str:
