@@ -22,6 +22,7 @@ grid, the best that meets the accuracy bound at the least tokens), report on ano
     python scripts/make_arith.py --seed 12 --count 60 --out /tmp/dc-test.jsonl
     flock /tmp/thinkcli-model.lock python benchmarks/bench_deepconf.py \\
         --tune /tmp/dc-dev.jsonl --data /tmp/dc-test.jsonl [--samples 8] [--max-tokens 64]
+        [--tune-limit K] [--limit K] [--warmups 2,4] [--keeps 0.1,0.5] [--windows 0]
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.4)
     ap.add_argument("--style", default="direct")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="questions of --data used")
+    ap.add_argument("--tune-limit", type=int, default=None, help="questions of --tune used")
     ap.add_argument("--warmups", default="2,4", help="grid of warm-up sizes when tuning")
     ap.add_argument("--keeps", default="0.1,0.5", help="grid of keep fractions when tuning")
     ap.add_argument("--windows", default="0", help="grid of group windows when tuning (0 = default)")
@@ -126,7 +128,7 @@ def main() -> None:
           f"threads={backend.threads}")
     chosen = Knobs(args.warmup, args.keep, args.window)
     if args.tune:
-        dev = load_items(args.tune, args.limit)
+        dev = load_items(args.tune, args.tune_limit)
         print(f"\ntuning on {args.tune} ({len(dev)} questions):")
         best = None
         fixed_cache: dict[tuple[float, int], Arm] = {}
@@ -135,10 +137,10 @@ def main() -> None:
                                                       [int(x) for x in args.windows.split(",")]):
             if (keep, window) not in fixed_cache:
                 fixed_cache[(keep, window)] = run_arm(backend, dev, Knobs(0, keep, window), args)
-                print(show(fixed_cache[(keep, window)]))
+                print(show(fixed_cache[(keep, window)]), flush=True)
             base = fixed_cache[(keep, window)]
             online = run_arm(backend, dev, Knobs(warmup, keep, window), args)
-            print(show(online, base))
+            print(show(online, base), flush=True)
             ok = online.accuracy >= base.accuracy - 0.02
             score = (ok, -online.tokens / base.tokens)
             if best is None or score > best[0]:
