@@ -145,7 +145,8 @@ def isolated_config(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("THINK_CONFIG_DIR", str(cfg))
     monkeypatch.setenv("THINK_MODELS_DIR", str(cfg / "models"))
     monkeypatch.setenv("THINK_HISTORY_DB", str(cfg / "history.db"))
-    keep = ("THINK_CONFIG_DIR", "THINK_MODELS_DIR", "THINK_HISTORY_DB")
+    monkeypatch.setenv("THINK_PROFILES_DIR", str(cfg / "profiles"))
+    keep = ("THINK_CONFIG_DIR", "THINK_MODELS_DIR", "THINK_HISTORY_DB", "THINK_PROFILES_DIR")
     for name in list(os.environ):
         if name.startswith("THINK_") and name not in keep:
             monkeypatch.delenv(name)

@@ -357,9 +357,13 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
     if backend is None:
         backend = load_backend(request)
     try:
+        from thinkcli import profiles
+
+        profile = profiles.for_backend(backend)
         plan: Plan = strategies.plan_for(
             request.effort,
             backend.model,
+            profile,
             strategy=request.strategy,
             samples=request.samples,
             max_tokens=request.max_tokens,
@@ -429,6 +433,8 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
                 "esc_window": plan.esc_window,
                 "online_warmup": plan.online_warmup,
                 "online_keep": plan.online_keep,
+                "sources": plan.sources,
+                "profile": profile.get("source") if profile else None,
             },
         )
         sink.emit(Final(result))

@@ -134,6 +134,107 @@ def bench_cmd(
         print(bench.table(results))
 
 
+@app.command("calibrate", help="Measure which plan pays off on this model: draw N samples per question once "
+             "(seeded, batched, for each prompt style), replay every selection rule x signal x sample count x stop "
+             "setting on that one draw, print the accuracy-vs-tokens frontier, choose a plan per --effort level on "
+             "the calibration split and report it on the held-out split; the profile it writes is what --effort "
+             "uses for this model from then on.\n\n"
+             "DATA is a JSONL file of {\"question\", \"answer\"} rows (optionally \"kind\"), or `dev` "
+             "(the shipped dev set) or `arith`.")
+@handles_errors
+def calibrate_cmd(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="A .jsonl file, dev, or arith.")] = "dev",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference (loaded once).", show_default=False)] = None,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=2, max=64, help="Samples per question and prompt style.")] = 16,
+    styles: Annotated[str, typer.Option("--styles", help="Comma-separated prompt styles to draw (direct,steps).")] = "direct,steps",
+    holdout: Annotated[float, typer.Option("--holdout", min=0.0, max=0.9, help="Share of each kind of question held out for reporting.")] = 0.3,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.", show_default=False)] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Completion tokens per sample.")] = 64,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-t", min=0.05, max=5.0, help="Sampling temperature \\[default: the model's preset temperature].", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed (question q, sample i: SEED+1000q+i) and the split's seed.")] = 0,
+    draw_file: Annotated[str | None, typer.Option("--draw", metavar="FILE", help="Reuse the draw saved in FILE, or save this run's draw there.", show_default=False)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Report only; do not write the model's profile.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document: every setting, the chosen plans, the profile.")] = False,
+    plot: Annotated[str | None, typer.Option("--plot", metavar="FILE", help="Draw accuracy vs tokens with the frontier to FILE.png|svg.", show_default=False)] = None,
+) -> None:
+    from thinkcli import bench, calibrate, config, profiles
+    from thinkcli.strategies import model_defaults
+
+    style_list = _csv(styles, "--styles", choices=("direct", "steps"))
+    if plot:
+        bench.plot_check(plot)
+    settings = config.load()
+    if threads is not None:
+        settings["threads"] = threads
+    if draw_file and os.path.exists(draw_file):
+        drawn = calibrate.load_draw(draw_file)
+    else:
+        items = bench.load_items(data, limit)
+        from thinkcli.engine import Request, load_backend
+
+        backend = load_backend(Request("", model=model or settings["model"], settings=settings))
+        try:
+            temp = temperature if temperature is not None else model_defaults(backend.model)["temperature"]
+            with _progress("calibrate: drawing") as progress:
+                drawn = calibrate.draw(items, backend, data=data, model_key=profiles.model_key(backend),
+                                       samples=samples, styles=style_list, temperature=temp, max_tokens=max_tokens,
+                                       seed=seed, progress=progress)
+        finally:
+            backend.close()
+        if draw_file:
+            from pathlib import Path
+
+            Path(draw_file).write_text(drawn.to_json(), "utf-8")
+    result = calibrate.calibrate(drawn, holdout, seed)
+    where = None if no_save else str(profiles.save(result.profile()))
+    if plot:
+        calibrate.plot(result, plot)
+    if json_out:
+        import json
+
+        print(json.dumps(calibrate.as_json(result, where), indent=2))
+        return
+    print(calibrate.report(result))
+    if where:
+        print(f"\nprofile written to {where}; --effort low|medium|high|auto now use it for {drawn.model}")
+
+
+class _progress:
+    """A Rich progress bar on stderr while a long job runs; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        from thinkcli.ui import live_allowed
+
+        if live_allowed():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 @app.command(
     "fix",
     help="Fix FILES until CMD passes: draw fixes from the model, verify each in a throw-away copy "

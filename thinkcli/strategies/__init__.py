@@ -39,6 +39,10 @@ EFFORTS: dict[str, dict] = {
     "auto": {"strategy": "auto", "samples": 8, "round_size": 2},
 }
 
+# What a calibration profile (thinkcli/profiles.py) may set per effort level.
+PROFILE_KNOBS = ("strategy", "samples", "prompt_style", "temperature", "confidence", "round_size", "select",
+                 "futility", "probe", "easy_signal", "easy_threshold")
+
 # Samples for a strategy picked with --strategy but no --samples, when the preset's
 # count is too few for it (a vote of one is no vote).
 MIN_SAMPLES: dict[str, int] = {"vote": 5, "auto": 8, "best-of-n": 4, "mcts": 8}
@@ -93,19 +97,38 @@ def get(name: str) -> Callable[..., Outcome]:
     return getattr(importlib.import_module(module), func)
 
 
-def plan_for(effort: str, model_name: str, **overrides) -> Plan:
-    """The plan for an effort level on a model, with the user's overrides (None = keep)."""
+def plan_for(effort: str, model_name: str, profile: dict | None = None, **overrides) -> Plan:
+    """The plan for an effort level on a model, with the user's overrides (None = keep).
+
+    Knobs come from, lowest first: the shipped defaults (``model_defaults`` and ``EFFORTS``),
+    the model's calibration ``profile`` for this effort level (``think calibrate``), the
+    user's overrides. ``plan.sources`` says which one set each knob: default, profile, flag.
+    A profile knob that is not a Plan field (an auto probe's easy threshold) goes into ``extra``.
+    """
     from thinkcli.strategies.base import (
         Plan,  # here, not at import: `think --help` reads only the table
     )
 
+    fields = Plan.__dataclass_fields__
     preset = dict(EFFORTS.get(effort) or EFFORTS["low"])
-    plan = Plan(**model_defaults(model_name))
-    plan = replace(plan, **{k: v for k, v in preset.items() if k in Plan.__dataclass_fields__})
+    defaults = {**model_defaults(model_name), **{k: v for k, v in preset.items() if k in fields}}
+    plan = replace(Plan(), **defaults)
+    sources = dict.fromkeys(defaults, "default")
+    tuned = {k: v for k, v in (((profile or {}).get("effort") or {}).get(effort) or {}).items() if k in PROFILE_KNOBS}
+    if tuned:
+        extra = {**plan.extra, **{k: v for k, v in tuned.items() if k not in fields}}
+        plan = replace(plan, **{k: v for k, v in tuned.items() if k in fields}, extra=extra)
+        sources.update(dict.fromkeys(tuned, "profile"))
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "strategy" in changes and "samples" not in changes and changes["strategy"] != plan.strategy:
         changes.setdefault("samples", max(plan.samples, MIN_SAMPLES.get(changes["strategy"], 1)))
-    return replace(plan, **changes)
+    if "extra" in changes:  # overrides add to the extra knobs a profile set rather than dropping them
+        sources.update(dict.fromkeys(changes["extra"], "flag"))
+        changes["extra"] = {**plan.extra, **changes["extra"]}
+    sources.update({k: "flag" for k in changes if k != "extra"})
+    plan = replace(plan, **changes)
+    plan.sources = sources
+    return plan
 
 
 def __getattr__(name: str):

@@ -47,6 +47,7 @@ class Plan:
     online_warmup: int = 0  # DeepConf online: warm-up samples that set the stop threshold; 0 = off
     online_keep: float = 0.9  # DeepConf online: fraction of warm-up traces the threshold would keep
     extra: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # knob -> 'default' | 'profile' | 'flag'
 
     def params(self, **changes) -> GenParams:
         base = GenParams(

@@ -1,0 +1,281 @@
+"""`think calibrate`: the replay arithmetic exact on a scripted draw, the split, the choice
+per effort level, the draw through a scripted backend, and the real model through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import FakeBackend, Reply
+from thinkcli import calibrate, replay
+from thinkcli.bench import Item
+from thinkcli.replay import Question, Sample, Setting
+
+
+def S(answer: str | None, gold: str = "7", tokens: int = 10, sc: float = 0.0) -> Sample:
+    return Sample(answer, answer == gold, tokens, {"self-certainty": sc})
+
+
+def scripted() -> list[Question]:
+    """Three questions with 4 samples each (gold 7), chosen so that each rule answers differently."""
+    return [
+        # majority says 7 (2 of 4); the most certain sample says 9.
+        Question("q1", "arith", {"direct": [S("7", sc=1), S("9", sc=5), S("7", sc=1), S("3", sc=2)]},
+                 {"direct": S("7", tokens=8)}),
+        # majority says 9 (3 of 4); the lone 7 is the most certain and outweighs them.
+        Question("q2", "arith", {"direct": [S("9", sc=1), S("7", sc=4), S("9", sc=1), S("9", sc=1)]},
+                 {"direct": S("9", tokens=8)}),
+        # nobody is right; sample 0 gave no answer.
+        Question("q3", "fact", {"direct": [S(None, tokens=20, sc=3), S("2"), S("2"), S("5")]},
+                 {"direct": S("2", tokens=8)}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "n", "accuracy"),
+    [
+        # n=1: blocks are the single samples; q1 right in 2 of 4, q2 in 1 of 4, q3 never.
+        ("majority", 1, (2 / 4 + 1 / 4 + 0) / 3),
+        # n=2: blocks [0,1] and [2,3]. q1: {7,9} tie -> first vote 7 right; {7,3} -> 7 right. q2: {9,7} -> 9;
+        # {9,9} -> 9. So 2/2, 0/2, 0/2.
+        ("majority", 2, (1 + 0 + 0) / 3),
+        # weighted by self-certainty at n=2: q1 block 0 {7:1, 9:5} -> 9 wrong, block 1 {7:1, 3:2} -> 3 wrong;
+        # q2 block 0 {9:1, 7:4} -> 7 right, block 1 -> 9.
+        ("weighted:self-certainty", 2, (0 + 1 / 2 + 0) / 3),
+        # n=4, one block: majority q1 -> 7, q2 -> 9; weighted q1 {7:2, 9:5, 3:2} -> 9, q2 {9:3, 7:4} -> 7.
+        ("majority", 4, 1 / 3),
+        ("weighted:self-certainty", 4, 1 / 3),
+        ("best:self-certainty", 4, 1 / 3),
+    ],
+)
+def test_replay_accuracy_of_each_rule_at_each_subset_size(rule, n, accuracy):
+    point = replay.evaluate(Setting("direct", rule, n), scripted())
+    assert point.accuracy == pytest.approx(accuracy)
+
+
+def test_replay_tokens_and_greedy():
+    qs = scripted()
+    assert replay.evaluate(Setting("direct", "majority", 4), qs).tokens == [40, 40, 50]
+    assert replay.evaluate(Setting("direct", "majority", 2), qs).tokens == [20, 20, 25]  # q3: (30 + 20) / 2
+    greedy = replay.evaluate(Setting("direct", replay.GREEDY), qs)
+    assert (greedy.correct, greedy.tokens) == ([1.0, 0.0, 0.0], [8.0, 8.0, 8.0])
+    assert replay.coverage(qs, "direct", 4) == pytest.approx(2 / 3)
+
+
+def test_adaptive_stop_and_auto_probe_replay():
+    q = Question("q", "x", {"direct": [S("7"), S("7"), S("9"), S("9")]})
+    # beta:0.8 stops after two agreeing samples (posterior 0.875): 20 tokens, answer 7.
+    point = replay.evaluate(Setting("direct", "majority", 4, "beta:0.8"), [q])
+    assert (point.correct, point.tokens) == ([1.0], [20.0])
+    # at 0.95 it needs more: after 4 samples (2-2) it has drawn everything.
+    assert replay.evaluate(Setting("direct", "majority", 4, "beta:0.95"), [q]).tokens == [40.0]
+    # auto: the probe of 2 agrees, so it stops there...
+    assert replay.evaluate(Setting("direct", "majority", 4, probe=2), [q]).tokens == [20.0]
+    # ...unless its mean self-certainty (0) is under the easy threshold: then all 4, tie to the first vote.
+    hard = replay.evaluate(Setting("direct", "majority", 4, probe=2, easy_signal="self-certainty",
+                                   easy_threshold=1.0), [q])
+    assert (hard.correct, hard.tokens) == ([1.0], [40.0])
+
+
+def test_choice_prefers_plain_majority_within_noise_and_respects_budgets():
+    def P(setting, correct, tokens):
+        return replay.Point(setting, correct, [tokens] * len(correct), ["a"] * len(correct))
+
+    ones = [1.0] * 6 + [0.0] * 4
+    points = [
+        P(Setting("direct", replay.GREEDY), [1.0] * 3 + [0.0] * 7, 10),
+        P(Setting("direct", "majority", 1), [1.0] * 2 + [0.0] * 8, 10),
+        P(Setting("direct", "majority", 8), ones, 80),
+        # one question better than majority: within one paired standard error, so majority stays
+        P(Setting("direct", "weighted:self-certainty", 8), [1.0] * 7 + [0.0] * 3, 80),
+        P(Setting("direct", "majority", 2), [1.0] * 4 + [0.0] * 6, 20),
+        P(Setting("direct", "majority", 8, probe=2), ones, 30),
+        P(Setting("direct", "majority", 4, probe=2), [1.0] * 5 + [0.0] * 5, 25),
+    ]
+    chosen = replay.choose(points)
+    assert chosen["low"].setting.rule == replay.GREEDY
+    assert chosen["high"].setting == Setting("direct", "majority", 8)
+    assert chosen["medium"].setting == Setting("direct", "majority", 2)  # 20 <= 0.35 * 80
+    assert chosen["auto"].setting == Setting("direct", "majority", 8, probe=2)  # 30 <= 0.4 * 80
+
+
+def test_knobs_and_split_are_what_presets_run():
+    assert calibrate.knobs(Setting("direct", "weighted:self-certainty", 16), 0.4) == {
+        "strategy": "vote", "samples": 16, "prompt_style": "direct", "temperature": 0.4,
+        "select": "weighted:self-certainty", "futility": False, "round_size": 16, "confidence": 1.0}
+    auto = calibrate.knobs(Setting("direct", "majority", 8, probe=2, easy_signal="mean-logprob",
+                                   easy_threshold=-0.25), 0.4)
+    assert (auto["strategy"], auto["probe"], auto["round_size"], auto["easy_threshold"]) == ("auto", 2, 6, -0.25)
+    qs = [Question(f"q{i}", "ab"[i % 2], {}) for i in range(20)]
+    cal, held = calibrate.split(qs, 0.3, seed=1)
+    assert (len(cal), len(held)) == (14, 6)
+    assert calibrate.split(qs, 0.3, seed=1) == (cal, held)
+    assert not {q.id for q in cal} & {q.id for q in held}
+
+
+def test_draw_through_a_scripted_backend_and_round_trip(tmp_path):
+    fake = FakeBackend()
+    fake.responder = lambda call, i: Reply("Final answer: 7" if i % 2 == 0 else "Final answer: 8",
+                                           logprobs=[-0.5, -0.1, -0.3])
+    items = [Item("What is 3 + 4?", "7", id="d:1", kind="arith"), Item("What is 2 + 5?", "7", id="d:2", kind="arith")]
+    draw = calibrate.draw(items, fake, data="d", model_key="model:fake", samples=4, styles=["direct"],
+                          temperature=0.4, max_tokens=16, seed=5)
+    # one batched call of 4 per question and style, then one greedy sample
+    assert [(c.n, c.params.temperature, c.params.seed) for c in fake.calls] == [
+        (4, 0.4, 5), (1, 0.0, 5), (4, 0.4, 1005), (1, 0.0, 1005)]
+    q = draw.questions[0]
+    assert [s.correct for s in q.samples["direct"]] == [True, False, True, False]
+    assert q.samples["direct"][0].signals["mean-logprob"] == pytest.approx(-0.3)
+    assert q.samples["direct"][0].tokens == 3
+    assert draw.signals() == ["inverse-perplexity", "mean-logprob"]
+    path = tmp_path / "draw.json"
+    path.write_text(draw.to_json())
+    again = calibrate.load_draw(path)
+    assert again == draw
+    result = calibrate.calibrate(again, holdout=0.5, seed=0)
+    assert set(result.chosen) == {"low", "medium", "high", "auto"}
+    assert len(result.calibration) == 1 and len(result.heldout) == 1
+    assert json.loads(json.dumps(calibrate.as_json(result, None)))["chosen"]["high"]["accuracy"] == 1.0
+
+
+# -- profiles and the presets that read them ---------------------------------------------
+
+PROFILE = {"key": "model:fake-model", "model": "fake-model", "effort": {
+    "low": {"strategy": "cot", "samples": 1, "prompt_style": "direct", "temperature": 0.0},
+    "high": {"strategy": "vote", "samples": 3, "prompt_style": "steps", "temperature": 0.3, "round_size": 3,
+             "confidence": 1.0, "select": "weighted:mean-logprob", "accuracy": 0.5}}}
+
+
+def test_profile_round_trips_and_is_found_by_model_key(tmp_path):
+    from thinkcli import profiles
+
+    fake = FakeBackend()
+    assert profiles.model_key(fake) == "model:fake-model"
+    assert profiles.for_backend(fake) is None
+    path = profiles.save(PROFILE)
+    assert path.parent == profiles.profiles_dir() and path.name == "model-fake-model.toml"
+    loaded = profiles.for_backend(fake)
+    assert loaded == {**PROFILE, "source": str(path)}
+
+
+def test_gguf_key_is_the_file_hash_cached_by_path_size_and_mtime(tmp_path):
+    import hashlib
+    import os
+
+    from thinkcli import profiles
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + b"x" * 1000)
+    want = "sha256:" + hashlib.sha256(model.read_bytes()).hexdigest()
+    assert profiles.file_hash(model) == want
+    cache = json.loads((profiles.profiles_dir() / "hashes.json").read_text())
+    assert list(cache.values()) == [want]
+    # the cached value is what a second call returns (proved by planting another one)
+    stamp = next(iter(cache))
+    (profiles.profiles_dir() / "hashes.json").write_text(json.dumps({stamp: "sha256:planted"}))
+    assert profiles.file_hash(model) == "sha256:planted"
+    # a changed file (size and mtime) is hashed again
+    model.write_bytes(b"GGUF" + b"y" * 2000)
+    os.utime(model, ns=(1, 1))
+    assert profiles.file_hash(model) == "sha256:" + hashlib.sha256(model.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("knob", "value"), [("samples", "many"), ("prompt_style", "loud"), ("samples", 0),
+                                              ("futility", "yes")])
+def test_a_bad_profile_is_one_usage_error_naming_the_file(tmp_path, knob, value):
+    from thinkcli import profiles
+    from thinkcli.errors import UsageError
+
+    bad = {**PROFILE, "effort": {"high": {**PROFILE["effort"]["high"], knob: value}}}
+    path = tmp_path / "bad.toml"
+    path.write_text(profiles.dumps(bad))
+    with pytest.raises(UsageError) as err:
+        profiles.read(path)
+    assert str(path) in err.value.message and f"effort.high.{knob}" in err.value.message
+
+
+def test_preset_honours_the_profile_and_json_plan_says_where_each_knob_came_from():
+    from thinkcli import engine, profiles
+    from thinkcli.events import NullSink
+
+    profiles.save(PROFILE)
+    fake = FakeBackend()
+    fake.enqueue(Reply("Final answer: 4", [-2.0]), Reply("Final answer: 5", [-0.1]), Reply("Final answer: 4", [-3.0]))
+    result = engine.run(engine.Request("q", effort="high", max_tokens=32), NullSink(), backend=fake)
+    # the profile's plan ran: 3 samples in one call, step-by-step prompts, temperature 0.3
+    assert [(c.n, c.params.temperature) for c in fake.calls] == [(3, 0.3)]
+    assert "step by step" in fake.calls[0].messages[-1]["content"]
+    plan = result.plan
+    assert (plan["strategy"], plan["samples"], plan["prompt_style"], plan["select"]) == ("vote", 3, "steps",
+                                                                                       "weighted:mean-logprob")
+    assert plan["profile"].endswith("model-fake-model.toml")
+    assert plan["sources"]["samples"] == "profile" and plan["sources"]["temperature"] == "profile"
+    assert plan["sources"]["max_tokens"] == "flag"
+    # a flag beats the profile
+    fake.enqueue(Reply("Final answer: 4"), Reply("Final answer: 4"))
+    result = engine.run(engine.Request("q", effort="high", samples=2), NullSink(), backend=fake)
+    assert fake.calls[-1].n == 2 and result.plan["sources"]["samples"] == "flag"
+    # medium is not in the profile: shipped defaults, said so
+    fake.enqueue(*[Reply("Final answer: 4")] * 5)
+    result = engine.run(engine.Request("q", effort="medium"), NullSink(), backend=fake)
+    assert result.plan["sources"]["samples"] == result.plan["sources"]["prompt_style"] == "default"
+
+
+def test_think_models_shows_which_models_are_calibrated(think, isolated_config):
+    from thinkcli import profiles
+
+    models = isolated_config / "models"
+    models.mkdir()
+    (models / "tuned.gguf").write_bytes(b"GGUF" + b"t" * 64)
+    (models / "plain.gguf").write_bytes(b"GGUF" + b"p" * 64)
+    path = profiles.save({**PROFILE, "key": profiles.file_hash(models / "tuned.gguf")})
+    proc = think("models")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line[2:].split()[0]: line.split() for line in proc.stdout.decode().splitlines()}
+    assert lines["NAME"][-1] == "CALIBRATED"
+    assert lines["tuned"][-1] == "yes" and lines["plain"][-1] == "no"
+    rows = {r["name"]: r for r in json.loads(think("models", "--json").stdout)}
+    assert (rows["tuned"]["calibrated"], rows["tuned"]["profile"]) == (True, str(path))
+    assert (rows["plain"]["calibrated"], rows["plain"]["profile"]) == (False, None)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--styles", "loud"], "--styles: unknown 'loud'"),
+    (["--plot", "x.gif"], "give a .png, .svg or .pdf file"),
+    (["missing.jsonl"], "no data file missing.jsonl"),
+])
+def test_calibrate_bad_input_is_one_line_usage_error(think, tmp_path, args, message):
+    proc = think("calibrate", *args, cwd=tmp_path)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.model
+def test_real_model_calibrate_smoke_writes_a_profile_the_presets_then_use(think, tmp_path, isolated_config):
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"question": "What is 2 + 2?", "answer": "4", "kind": "a"},
+        {"question": "What is 3 + 5?", "answer": "8", "kind": "a"},
+        {"question": "Is 10 greater than 3? Answer yes or no.", "answer": "yes", "kind": "b"},
+        {"question": "What is the capital of France?", "answer": "Paris", "kind": "b"}]))
+    draw = tmp_path / "draw.json"
+    proc = think("calibrate", str(data), "--samples", "2", "--styles", "direct", "--max-tokens", "12",
+                 "--holdout", "0.5", "--draw", str(draw), "--json", "--seed", "3", timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)
+    assert (doc["questions"], doc["calibration_questions"], doc["heldout_questions"]) == (4, 2, 2)
+    assert doc["key"].startswith("sha256:") and set(doc["chosen"]) == {"low", "medium", "high", "auto"}
+    assert {"mean-logprob", "inverse-perplexity"} <= {p["rule"].split(":")[1] for p in doc["points"] if ":" in p["rule"]}
+    profile = doc["profile"]
+    assert profile.startswith(str(isolated_config / "profiles"))
+    # `think --effort high --json` on the embedded model now reads it and says so
+    proc = think("--effort", "high", "--json", "--max-tokens", "8", "What is 1 + 1?", timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    plan = json.loads(proc.stdout)["plan"]
+    assert plan["profile"] == profile and plan["sources"]["samples"] == "profile"
+    assert plan["samples"] == doc["profile_knobs"]["high"]["samples"]
+    # the saved draw replays without the model: same choice
+    again = think("calibrate", str(data), "--draw", str(draw), "--holdout", "0.5", "--seed", "3", "--json", "--no-save")
+    assert json.loads(again.stdout)["chosen"] == doc["chosen"]
