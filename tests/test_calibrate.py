@@ -137,6 +137,9 @@ def test_draw_through_a_scripted_backend_and_round_trip(tmp_path):
     assert set(result.chosen) == {"low", "medium", "high", "auto"}
     assert len(result.calibration) == 1 and len(result.heldout) == 1
     assert json.loads(json.dumps(calibrate.as_json(result, None)))["chosen"]["high"]["accuracy"] == 1.0
+    calibrate.plot(result, str(tmp_path / "frontier.png"))
+    assert (tmp_path / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert "compute-optimal frontier" in calibrate.report(result)
 
 
 # -- profiles and the presets that read them ---------------------------------------------
@@ -279,3 +282,25 @@ def test_real_model_calibrate_smoke_writes_a_profile_the_presets_then_use(think,
     # the saved draw replays without the model: same choice
     again = think("calibrate", str(data), "--draw", str(draw), "--holdout", "0.5", "--seed", "3", "--json", "--no-save")
     assert json.loads(again.stdout)["chosen"] == doc["chosen"]
+
+
+def test_auto_spends_by_estimated_difficulty_from_agreement_and_confidence():
+    from thinkcli import engine, profiles
+    from thinkcli.events import NullSink
+
+    auto = {"strategy": "auto", "samples": 6, "prompt_style": "direct", "temperature": 0.4, "probe": 2,
+            "round_size": 4, "confidence": 1.0, "easy_signal": "mean-logprob", "easy_threshold": -0.5}
+    profiles.save({**PROFILE, "effort": {"auto": auto}})
+    fake = FakeBackend()
+    # easy: the probe agrees and is confident (mean log-prob -0.2 >= -0.5): two samples, stop
+    fake.enqueue(Reply("Final answer: 4", [-0.2]), Reply("Final answer: 4", [-0.2]))
+    result = engine.run(engine.Request("q", effort="auto"), NullSink(), backend=fake)
+    assert [c.n for c in fake.calls] == [2] and result.answer == "4"
+    assert any("mean mean-logprob -0.2 >= -0.5; stopped" in n for n in result.notes)
+    # agrees but unsure (-2 < -0.5): the other 4 samples in one round, and the vote overturns the probe
+    fake.enqueue(Reply("Final answer: 4", [-2.0]), Reply("Final answer: 4", [-2.0]),
+                 *[Reply("Final answer: 5", [-1.0])] * 4)
+    result = engine.run(engine.Request("q", effort="auto"), NullSink(), backend=fake)
+    assert [c.n for c in fake.calls[1:]] == [2, 4] and result.answer == "5"
+    assert any("the probe agrees but is unsure" in n for n in result.notes)
+    assert result.plan["sources"]["samples"] == "profile"

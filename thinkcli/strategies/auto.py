@@ -5,6 +5,9 @@ than Scaling Model Parameters": spend test-time compute according to how hard th
 question looks. The difficulty estimate here is the agreement of a small probe:
 
 1. ``probe``: two samples (``plan.extra["probe"]``); if they agree, that is the answer.
+   A calibrated profile can make "easy" stricter: the probe must also be confident,
+   its mean ``plan.extra["easy_signal"]`` at least ``plan.extra["easy_threshold"]``
+   (the difficulty estimate from agreement and confidence).
 2. ``vote``: more samples in small rounds (adaptive self-consistency) until the
    leader is confident or cannot be overtaken, up to ``plan.samples``. Unlike
    ``vote``, no futility stop: scattered answers are the doubt auto spends on.
@@ -16,6 +19,7 @@ Each step is announced with ``RoundStarted`` so the live view shows the path.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from thinkcli import strategies
@@ -40,6 +44,30 @@ def unanimous(ballot: Ballot) -> bool:
     return len(buckets) == 1 and buckets[0].count == ballot.drawn >= 2
 
 
+def signal_of(cand: Candidate, name: str) -> float | None:
+    """A candidate's confidence signal; mean-logprob and inverse-perplexity also from its log-probs."""
+    value = (getattr(cand, "signals", None) or {}).get(name)
+    if value is None and cand.mean_logprob is not None:
+        value = {"mean-logprob": cand.mean_logprob, "inverse-perplexity": math.exp(cand.mean_logprob)}.get(name)
+    return value
+
+
+def easy(ballot: Ballot, plan: Plan) -> tuple[bool, str]:
+    """Whether the probe says the question is easy, and why (agreement, then confidence)."""
+    if not unanimous(ballot):
+        return False, "the probe samples disagree"
+    signal, threshold = plan.extra.get("easy_signal"), plan.extra.get("easy_threshold")
+    if not signal or threshold is None:
+        return True, f"the {ballot.drawn} probe samples agree"
+    values = [signal_of(c, signal) for c in ballot.candidates]
+    if any(v is None for v in values):
+        return True, f"the {ballot.drawn} probe samples agree (no {signal} to check)"
+    mean = sum(values) / len(values)
+    if mean >= threshold:
+        return True, f"the {ballot.drawn} probe samples agree, mean {signal} {mean:.3g} >= {threshold:.3g}"
+    return False, f"the probe agrees but is unsure: mean {signal} {mean:.3g} < {threshold:.3g}"
+
+
 def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     ballot = Ballot.for_plan(plan, futility=False)  # auto escalates while unsure; it does not give up
     notes: list[str] = []
@@ -48,9 +76,11 @@ def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
         sink.emit(RoundStarted(f"probe ×{probe}"))
         notes.append(f"probe: {probe} samples")
         draw_round(problem, plan, meter, sink, ballot, probe, label="probe", notes=notes)
-        if unanimous(ballot):
-            notes.append(f"the {probe} probe samples agree; stopped")
+        settled, why = easy(ballot, plan)
+        if settled:
+            notes.append(f"{why}; stopped")
         elif ballot.drawn < plan.samples:
+            notes.append(why)
             sink.emit(RoundStarted(f"vote ≤{plan.samples}"))
             reason = run_ballot(problem, plan, meter, sink, ballot, plan.samples, notes=notes)
             notes.append(f"vote: stopped after {ballot.drawn} of {plan.samples} samples: {reason}")
