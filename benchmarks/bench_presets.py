@@ -34,7 +34,8 @@ from thinkcli.events import Generation, NullSink
 from thinkcli.strategies.base import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS = ("low", "medium", "high", "auto", "majority of 8")
+# majority of 8 first: it decodes 8 seeds in one batch, which the presets then replay
+PRESETS = ("majority of 8", "high", "medium", "auto", "low")
 
 
 class BatchReplay:

@@ -38,7 +38,7 @@ def scripted() -> list[Question]:
         # n=1: blocks are the single samples; q1 right in 2 of 4, q2 in 1 of 4, q3 never.
         ("majority", 1, (2 / 4 + 1 / 4 + 0) / 3),
         # n=2: blocks [0,1] and [2,3]. q1: {7,9} tie -> first vote 7 right; {7,3} -> 7 right. q2: {9,7} -> 9;
-        # {9,9} -> 9. So 2/2, 0/2, 0/2.
+        # {9,9} -> 9. So 2/2, 0/2, 0/2. (No log-probs here: ties go to the earliest vote.)
         ("majority", 2, (1 + 0 + 0) / 3),
         # weighted by self-certainty at n=2: q1 block 0 {7:1, 9:5} -> 9 wrong, block 1 {7:1, 3:2} -> 3 wrong;
         # q2 block 0 {9:1, 7:4} -> 7 right, block 1 -> 9.
@@ -52,6 +52,13 @@ def scripted() -> list[Question]:
 def test_replay_accuracy_of_each_rule_at_each_subset_size(rule, n, accuracy):
     point = replay.evaluate(Setting("direct", rule, n), scripted())
     assert point.accuracy == pytest.approx(accuracy)
+
+
+def test_replay_majority_breaks_ties_by_mean_logprob_as_the_vote_does():
+    lp = lambda a, v: Sample(a, a == "7", 10, {"mean-logprob": v})  # noqa: E731
+    q = Question("q", "x", {"direct": [lp("9", -2.0), lp("7", -0.5), lp("9", -0.1), lp("7", -0.2)]})
+    # 9 and 7 tie 2-2; 7's voters average -0.35 against 9's -1.05, so 7 wins
+    assert replay.evaluate(Setting("direct", "majority", 4), [q]).correct == [1.0]
 
 
 def test_replay_tokens_and_greedy():
@@ -264,7 +271,7 @@ def test_real_model_calibrate_smoke_writes_a_profile_the_presets_then_use(think,
         {"question": "Is 10 greater than 3? Answer yes or no.", "answer": "yes", "kind": "b"},
         {"question": "What is the capital of France?", "answer": "Paris", "kind": "b"}]))
     draw = tmp_path / "draw.json"
-    proc = think("calibrate", str(data), "--samples", "2", "--styles", "direct", "--max-tokens", "12",
+    proc = think("calibrate", str(data), "--samples", "4", "--styles", "direct", "--max-tokens", "12",
                  "--holdout", "0.5", "--draw", str(draw), "--json", "--seed", "3", timeout=600)
     assert proc.returncode == 0, proc.stderr.decode()
     doc = json.loads(proc.stdout)
@@ -304,3 +311,21 @@ def test_auto_spends_by_estimated_difficulty_from_agreement_and_confidence():
     assert [c.n for c in fake.calls[1:]] == [2, 4] and result.answer == "5"
     assert any("the probe agrees but is unsure" in n for n in result.notes)
     assert result.plan["sources"]["samples"] == "profile"
+
+
+def test_shipped_profile_is_the_embedded_models_and_the_readme_table_shows_it(embedded_model):
+    import re
+
+    from tests.conftest import ROOT
+    from thinkcli import profiles
+
+    key = profiles.file_hash(embedded_model)
+    shipped = profiles.shipped()[key]
+    assert shipped["source"] == "shipped:smollm2-135m.toml" and set(shipped["effort"]) == set(profiles.EFFORT_LEVELS)
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(low|medium|high|auto)`[^|]*\| [^|]+\| ([\d.]+)% \| ([\d.]+)% \|", text, re.MULTILINE)
+    assert {r[0] for r in rows} == set(profiles.EFFORT_LEVELS)
+    for level, cal, held in rows:
+        knobs = shipped["effort"][level]
+        assert float(cal) == pytest.approx(100 * knobs["accuracy"], abs=0.051)
+        assert float(held) == pytest.approx(100 * knobs["heldout_accuracy"], abs=0.051)

@@ -180,7 +180,33 @@ def is_correct(item: Item, answer: str | None, text: str, timeout: float = 10.0)
     if item.verify is not None:
         return _passes_command(item, answer, text, timeout)
     key = vote_key(answer)
-    return key is not None and key in {vote_key(a) for a in (item.answer, *item.accept)}
+    if key is None:
+        return False
+    golds = {vote_key(a) for a in (item.answer, *item.accept)}
+    return key in golds or _says(key, golds)
+
+
+_YES_NO = {"yes": {"yes", "true", "correct"}, "no": {"no", "false", "incorrect"}}
+
+
+def _says(key: str, golds: set[str | None]) -> bool:
+    """A short sentence that states the gold answer: "No, 27 is odd" for no, "The capital of
+    Greece is Athens" for Athens. Only yes/no golds (by the first word) and one-word golds
+    (a whole word of an answer of at most 8 words) are read this leniently.
+
+    >>> _says("no 27 is not even", {"no"}), _says("the capital of greece is athens", {"athens"})
+    (True, True)
+    >>> _says("yes it is", {"no"}), _says("athens or rome or paris and many more places", {"athens"})
+    (False, False)
+    """
+    words = key.split()
+    for gold in golds:
+        if gold in _YES_NO:
+            if words and words[0] in _YES_NO[gold]:
+                return True
+        elif gold and gold.isalpha() and len(words) <= 8 and gold in words:
+            return True
+    return False
 
 
 def program_for(item: Item, reply: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from thinkcli.select import select
-from thinkcli.strategies.voting import beta_confidence, cannot_be_overtaken
+from thinkcli.strategies.voting import beta_confidence, cannot_be_overtaken, tally, winner
 
 GREEDY = "greedy"  # the rule name of a single temperature-0 sample
 ROUND = 2  # samples per round of an adaptive stop, as the presets draw them
@@ -177,6 +177,9 @@ def run_block(block: Sequence[Sample], setting: Setting) -> tuple[bool, int]:
     tokens = sum(s.tokens for s in drawn)
     if len(drawn) == 1:
         return bool(drawn[0].correct), tokens
+    if setting.rule == "majority":  # as the vote runs it: ties to the higher mean log-prob, then the earliest
+        top = winner(tally((i, s.answer, s.signals.get("mean-logprob")) for i, s in enumerate(drawn)))
+        return (top is not None and bool(drawn[top.samples[0]].correct)), tokens
     chosen = select(setting.rule, drawn)
     if chosen.index is None:
         return False, tokens
@@ -223,7 +226,7 @@ def paired_se(a: Point, b: Point) -> float:
 
     >>> P = lambda c: Point(Setting("d", "majority"), c, [1.0] * len(c), ["x"] * len(c))
     >>> paired_se(P([1, 0, 1, 0]), P([1, 0, 1, 0])), round(paired_se(P([1, 1, 0, 0]), P([0, 0, 1, 1])), 4)
-    (0.0, 1.1547)
+    (0.0, 0.5774)
     """
     diffs = [x - y for x, y in zip(a.correct, b.correct, strict=True)]
     n = len(diffs)
@@ -285,24 +288,33 @@ def _pick(pool: list[Point], by_setting: dict[Setting, Point]) -> Point | None:
     return max((p for p in near if p.setting.family == family), key=lambda p: (p.accuracy, -p.tokens_per_question))
 
 
+def _cheapest_reaching(pool: list[Point], floor: float, by_setting: dict[Setting, Point]) -> Point | None:
+    """The cheapest robust point at least as accurate as ``floor`` (ties: the simpler rule)."""
+    ok = [p for p in pool if p.accuracy >= floor - 1e-12 and _robust(p, by_setting)]
+    return min(ok, key=lambda p: (p.tokens_per_question, p.setting.family, -p.accuracy)) if ok else None
+
+
 def choose(points: Sequence[Point]) -> dict[str, Point]:
     """One point per effort level, from points scored on the calibration split.
 
     low: the best single sample (greedy or sampled). high: the best plan without a probe.
     medium: the best within MEDIUM_SHARE of high's tokens. auto: the best probe-first plan
-    within AUTO_SHARE of high's tokens (the cheapest auto plan if none fits).
+    within AUTO_SHARE of high's tokens. No level may be less accurate than low: when its
+    budget holds no such plan it takes the cheapest plan that is (low's own plan at worst).
     """
     by_setting = {p.setting: p for p in points}
     chosen: dict[str, Point] = {}
     singles = [p for p in points if p.setting.samples == 1 and not p.setting.probe]
-    chosen["low"] = max(singles, key=lambda p: (p.accuracy, -p.tokens_per_question))
+    low = chosen["low"] = max(singles, key=lambda p: (p.accuracy, -p.tokens_per_question))
     plain = [p for p in points if not p.setting.probe and p.setting.samples > 1]
-    chosen["high"] = _pick(plain, by_setting) or chosen["low"]
-    cap = chosen["high"].tokens_per_question
-    chosen["medium"] = _pick([p for p in plain if p.tokens_per_question <= MEDIUM_SHARE * cap],
-                             by_setting) or chosen["low"]
-    autos = [p for p in points if p.setting.probe]
-    if autos:
-        fits = [p for p in autos if p.tokens_per_question <= AUTO_SHARE * cap]
-        chosen["auto"] = _pick(fits, by_setting) or min(autos, key=lambda p: p.tokens_per_question)
+    high = _pick(plain, by_setting)
+    chosen["high"] = high = high if high is not None and high.accuracy >= low.accuracy else low
+    cap = high.tokens_per_question
+    for level, pool, share in (("medium", plain, MEDIUM_SHARE), ("auto", [p for p in points if p.setting.probe], AUTO_SHARE)):
+        if level == "auto" and not pool:
+            continue
+        pick = _pick([p for p in pool if p.tokens_per_question <= share * cap], by_setting)
+        if pick is None or pick.accuracy < low.accuracy:
+            pick = _cheapest_reaching(pool, low.accuracy, by_setting) or low
+        chosen[level] = pick
     return chosen
