@@ -10,6 +10,7 @@ _think() {
             "think ask") path="think ask" ;;
             "think logs") path="think logs" ;;
             "think bench") path="think bench" ;;
+            "think calibrate") path="think calibrate" ;;
             "think fix") path="think fix" ;;
             "think models") path="think models" ;;
             "think keys") path="think keys" ;;
@@ -56,7 +57,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench fix models keys config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench calibrate fix models keys config" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -109,6 +110,21 @@ _think() {
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
             COMPREPLY=($(compgen -W "--strategy --samples -n --prompt-style --fixed --model -m --limit --seed --max-tokens --temperature -t --confidence --timeout --threads --json --plot --help " -- "$cur")) ;;
+        "think calibrate")
+            case "$prev" in
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --samples|-n) return ;;
+                --styles) return ;;
+                --holdout) return ;;
+                --limit) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --seed) return ;;
+                --draw) return ;;
+                --threads) return ;;
+                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --no-save --json --plot --help " -- "$cur")) ;;
         "think fix")
             case "$prev" in
                 --verify) return ;;
