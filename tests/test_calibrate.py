@@ -226,6 +226,10 @@ def test_preset_honours_the_profile_and_json_plan_says_where_each_knob_came_from
     fake.enqueue(Reply("Final answer: 4"), Reply("Final answer: 4"))
     result = engine.run(engine.Request("q", effort="high", samples=2), NullSink(), backend=fake)
     assert fake.calls[-1].n == 2 and result.plan["sources"]["samples"] == "flag"
+    # another strategy than the profile's: its knobs were not measured for it, so defaults
+    fake.enqueue(*[Reply("Final answer: 4")] * 5)
+    result = engine.run(engine.Request("q", effort="high", strategy="best-of-n", samples=2), NullSink(), backend=fake)
+    assert result.plan["temperature"] == 0.7 and result.plan["sources"]["temperature"] == "default"
     # medium is not in the profile: shipped defaults, said so
     fake.enqueue(*[Reply("Final answer: 4")] * 5)
     result = engine.run(engine.Request("q", effort="medium"), NullSink(), backend=fake)

@@ -115,6 +115,8 @@ def plan_for(effort: str, model_name: str, profile: dict | None = None, **overri
     plan = replace(Plan(), **defaults)
     sources = dict.fromkeys(defaults, "default")
     tuned = {k: v for k, v in (((profile or {}).get("effort") or {}).get(effort) or {}).items() if k in PROFILE_KNOBS}
+    if overrides.get("strategy") not in (None, tuned.get("strategy")):
+        tuned = {}  # the knobs were measured for the profile's strategy (a greedy cot is no vote's temperature)
     if tuned:
         extra = {**plan.extra, **{k: v for k, v in tuned.items() if k not in fields}}
         plan = replace(plan, **{k: v for k, v in tuned.items() if k in fields}, extra=extra)
