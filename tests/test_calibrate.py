@@ -243,15 +243,17 @@ def test_think_models_shows_which_models_are_calibrated(think, isolated_config):
     models.mkdir()
     (models / "tuned.gguf").write_bytes(b"GGUF" + b"t" * 64)
     (models / "plain.gguf").write_bytes(b"GGUF" + b"p" * 64)
-    path = profiles.save({**PROFILE, "key": profiles.file_hash(models / "tuned.gguf")})
+    profiles.save({**PROFILE, "key": profiles.file_hash(models / "tuned.gguf")})
     proc = think("models")
     assert proc.returncode == 0, proc.stderr
     lines = {line[2:].split()[0]: line.split() for line in proc.stdout.decode().splitlines()}
     assert lines["NAME"][-1] == "CALIBRATED"
-    assert lines["tuned"][-1] == "yes" and lines["plain"][-1] == "no"
+    # a file never hashed is not hashed just to be listed: unknown, "-"
+    assert lines["tuned"][-1] == "yes" and lines["plain"][-1] == "-"
     rows = {r["name"]: r for r in json.loads(think("models", "--json").stdout)}
-    assert (rows["tuned"]["calibrated"], rows["tuned"]["profile"]) == (True, str(path))
-    assert (rows["plain"]["calibrated"], rows["plain"]["profile"]) == (False, None)
+    assert rows["tuned"]["calibrated"] is True and rows["plain"]["calibrated"] is None
+    profiles.file_hash(models / "plain.gguf")
+    assert {r["name"]: r for r in json.loads(think("models", "--json").stdout)}["plain"]["calibrated"] is False
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -174,17 +174,6 @@ def find(key: str) -> dict[str, Any] | None:
     return shipped().get(key)
 
 
-def calibrated(path: Path, compute: bool = False) -> str | None:
-    """Where the profile of the model file at ``path`` comes from, or None. Without ``compute``
-    a file never hashed counts as uncalibrated (hashing a large model only to list it is slow)."""
-    try:
-        key = file_hash(path, compute=compute)
-        found = find(key) if key else None
-    except (OSError, UsageError):
-        return None
-    return found["source"] if found else None
-
-
 def for_backend(backend) -> dict[str, Any] | None:
     """The profile of the model a backend runs, or None when it was never calibrated."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from thinkcli import hub, profiles
+from thinkcli import hub
 from thinkcli.backends.models import (
     EMBEDDED_FILE,
     EMBEDDED_NAME,
@@ -16,11 +16,9 @@ from thinkcli.backends.models import (
 
 
 def _row(name: str, kind: str, path: Path, size: int, source: str, default: str, **extra) -> dict:
-    # the embedded file is small and may match a shipped profile, so it is hashed; others only if hashed before
-    profile = profiles.calibrated(path, compute=kind == "embedded")
     return {"name": name, "kind": kind, "path": str(path), "size_mb": size / 1e6,
-            "quant": hub.quant_of(path.name), "source": source, "aliases": [], "calibrated": profile is not None,
-            "profile": profile, "usable": True, "default": default in (name, str(path)), **extra}
+            "quant": hub.quant_of(path.name), "source": source, "aliases": [], "calibrated": None,
+            "usable": True, "default": default in (name, str(path)), **extra}
 
 
 def local_models(default: str) -> list[dict]:
