@@ -12,7 +12,6 @@ import fcntl
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -335,20 +334,10 @@ def write(data: dict[str, Any], path: Path | None = None, mode: int = 0o644) -> 
     """Write TOML atomically: a crash never leaves a half-written config."""
     import tomli_w
 
+    from thinkcli.files import atomic_write
+
     path = path or config_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
+        atomic_write(path, tomli_w.dumps(data), mode)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            tomli_w.dump(data, f)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -37,9 +37,9 @@ def db_path() -> Path:
     env = os.environ.get("THINK_HISTORY_DB")
     if env:
         return Path(env)
-    from platformdirs import user_data_dir
+    from thinkcli.files import data_dir
 
-    return Path(user_data_dir("thinkcli")) / "history.db"
+    return data_dir() / "history.db"
 
 
 def enabled() -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from thinkcli.errors import ModelUnavailable, ThinkError, UsageError
+from thinkcli.files import atomic_write, data_dir
 
 DEFAULT_QUANT = "Q4_K_M"
 HF_PREFIXES = ("hf.co/", "huggingface.co/", "https://huggingface.co/", "https://hf.co/")
@@ -243,9 +244,7 @@ def models_dir() -> Path:
     """Where direct-URL pulls and user-placed GGUF files live (THINK_MODELS_DIR overrides)."""
     if os.environ.get("THINK_MODELS_DIR"):
         return Path(os.environ["THINK_MODELS_DIR"])
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("thinkcli")) / "models"
+    return data_dir() / "models"
 
 
 def url_target(url: str) -> Path:
@@ -274,11 +273,7 @@ def record_source(name: str, url: str | None, sha256: str | None) -> None:
         data.pop(name, None)
     else:
         data[name] = {"url": url, "sha256": sha256}
-    path = sources_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".sources.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2), "utf-8")
-    os.replace(tmp, path)
+    atomic_write(sources_path(), json.dumps(data, indent=2))
 
 
 # ---- tokens ------------------------------------------------------------------------------
