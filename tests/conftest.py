@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+import thinkcli
 from thinkcli.backends.base import Capabilities, GenParams, Message
+from thinkcli.errors import ModelUnavailable
 from thinkcli.events import Event, Generation, Token, Usage
 from thinkcli.signals import Trace
 
@@ -136,6 +138,42 @@ class FakeBackend:
 @pytest.fixture
 def fake() -> FakeBackend:
     return FakeBackend()
+
+
+class FakeModels:
+    """The ``fake:`` scheme, registered like any third-party backend: ``-m fake:NAME`` loads
+    the FakeBackend a test put under NAME, and ``loaded`` records every reference asked for."""
+
+    def __init__(self) -> None:
+        self.backends: dict[str, FakeBackend] = {}
+        self.loaded: list[str] = []
+
+    def __call__(self, ref, settings) -> FakeBackend:
+        self.loaded.append(ref.name)
+        if ref.name not in self.backends:
+            raise ModelUnavailable(f"no fake model {ref.name!r}; known: {', '.join(self.backends) or 'none'}")
+        return self.backends[ref.name]
+
+
+FAKE_MODELS = FakeModels()
+thinkcli.register_backend("fake", FAKE_MODELS, "scripted replies for the test suite")
+
+
+@pytest.fixture
+def fake_models() -> Iterator[FakeModels]:
+    """The registry behind ``-m fake:NAME``, emptied before and after each test."""
+    FAKE_MODELS.backends.clear()
+    FAKE_MODELS.loaded.clear()
+    yield FAKE_MODELS
+    FAKE_MODELS.backends.clear()
+    FAKE_MODELS.loaded.clear()
+
+
+@pytest.fixture
+def scripted(fake, fake_models) -> FakeBackend:
+    """The scripted FakeBackend as the model ``fake:scripted`` (what CLI tests pass to -m)."""
+    fake_models.backends["scripted"] = fake
+    return fake
 
 
 @pytest.fixture(autouse=True)

@@ -77,9 +77,7 @@ def test_interrupt_returns_best_so_far(fake):
 
     from thinkcli import strategies
 
-    strategies.STRATEGIES["_two"] = "tests.test_engine:_two"
-    global _two
-    _two = two_samples
+    strategies.register_strategy("_two", two_samples)
     try:
         result = engine.run(Request("q", strategy="_two"), ListSink(), backend=fake)
     finally:

@@ -1,7 +1,7 @@
 """`think fix` end to end in a real temporary git repository with a real failing pytest test.
 
 The model is the scripted FakeBackend (in-process through ``run_fix`` and through the
-CLI with the engine's ``load_backend`` handing it out); the verify command, git, the
+CLI as ``-m fake:scripted``, the test suite's registered backend); the verify command, git, the
 sandbox and pytest are all real. Work in the repository is checked byte for byte.
 """
 
@@ -20,7 +20,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.test_sandbox import git
-from thinkcli import engine
 from thinkcli.cli import app
 from thinkcli.errors import ExitStatus, UsageError
 from thinkcli.events import ListSink, VerifyDone
@@ -79,7 +78,7 @@ def state(root: Path) -> dict[str, str]:
 def fix(fake, files=("calc.py",), samples=2, **kw):
     out, err = io.StringIO(), io.StringIO()
     sink = ListSink()
-    opts = FixOptions(list(files), kw.pop("verify", PYTEST), samples=samples, **kw)
+    opts = FixOptions(list(files), kw.pop("verify", PYTEST), ask={"samples": samples}, **kw)
     status = run_fix(opts, backend=fake, sink=sink, stdout=out, stderr=err)
     return status, out.getvalue(), err.getvalue(), sink
 
@@ -204,20 +203,14 @@ def test_refuses_during_merge_rebase_cherry_pick(repo, fake, marker, what):
     assert fake.calls == []
 
 
-@pytest.fixture
-def scripted(fake, monkeypatch):
-    monkeypatch.setattr(engine, "load_backend", lambda request: fake)
-    return fake
-
-
 def test_cli_fix_exit_codes_and_diff_on_stdout(repo, scripted):
     scripted.enqueue(WRONG_1, RIGHT)
-    r = CliRunner().invoke(app, ["fix", "calc.py", "--verify", PYTEST, "-n", "2"], catch_exceptions=False)
+    r = CliRunner().invoke(app, ["fix", "-m", "fake:scripted", "calc.py", "--verify", PYTEST, "-n", "2"], catch_exceptions=False)
     assert r.exit_code == 1, r.stderr
     assert r.stdout.startswith("diff --git a/calc.py b/calc.py") and (repo / "calc.py").read_text() == GOOD
     scripted.enqueue(WRONG_1)
     (repo / "calc.py").write_text(BUGGY)
-    r = CliRunner().invoke(app, ["fix", "calc.py", "--verify", PYTEST, "-n", "1"], catch_exceptions=False)
+    r = CliRunner().invoke(app, ["fix", "-m", "fake:scripted", "calc.py", "--verify", PYTEST, "-n", "1"], catch_exceptions=False)
     assert r.exit_code == 4 and r.stdout == ""
 
 
@@ -235,7 +228,7 @@ def test_cli_fix_usage_errors(repo, args, message):
 
 def test_no_files_means_the_changed_files(repo, scripted):
     scripted.enqueue(RIGHT)
-    r = CliRunner().invoke(app, ["fix", "--verify", PYTEST, "-n", "1"], catch_exceptions=False)
+    r = CliRunner().invoke(app, ["fix", "-m", "fake:scripted", "--verify", PYTEST, "-n", "1"], catch_exceptions=False)
     # calc.py, other.py and notes.md changed; the model got all three and fixed calc.py
     prompt = scripted.calls[0].messages[-1]["content"]
     assert all(f"path={p}" in prompt for p in ("calc.py", "other.py", "notes.md"))

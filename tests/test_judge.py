@@ -61,7 +61,7 @@ def test_judge_primes_the_score_on_a_raw_completion_backend(fake):
     fake.enqueue(" 8/10")
     sink = ListSink()
     meter = Meter(fake, sink, Budgets())
-    verdict = JudgeVerifier(meter).score(Candidate(0, "What is 17*23?", "17*23 = 391\nFinal answer: 391", "391"))
+    verdict = JudgeVerifier(meter).score(Candidate(0, "17*23 = 391\nFinal answer: 391", "391", question="What is 17*23?"))
     assert (verdict.passed, verdict.score, verdict.detail) == (None, 0.8, "judge: Score: 8/10")
     [call] = fake.calls
     assert call.kind == "complete" and call.prompt.endswith("</user><assistant>Score:")
@@ -75,7 +75,7 @@ def test_judge_in_chat_reads_a_free_form_reply(fake):
 
     fake.capabilities = Capabilities(raw_completion=False)
     fake.enqueue("Correct arithmetic. Score: 7/10")
-    verdict = JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "q", "Final answer: 1", "1"))
+    verdict = JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "Final answer: 1", "1", question="q"))
     assert verdict.score == 0.7
     [call] = fake.calls
     assert call.kind == "generate" and call.params.max_tokens == 64 and "Score: N/10" in call.messages[-1]["content"]
@@ -83,7 +83,7 @@ def test_judge_in_chat_reads_a_free_form_reply(fake):
 
 def test_judge_garbage_gets_the_low_default_with_the_reason(fake):
     fake.enqueue(" excellent!")
-    verdict = JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "q", "Final answer: 1", "1"))
+    verdict = JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "Final answer: 1", "1", question="q"))
     assert verdict.score == DEFAULT_SCORE
     assert verdict.detail == "judge: no score in the reply; scored 0"
     assert verdict.output == "Score: excellent!"
@@ -91,7 +91,7 @@ def test_judge_garbage_gets_the_low_default_with_the_reason(fake):
 
 def test_judge_of_a_partial_solution_uses_the_step_rubric(fake):
     fake.enqueue(" 6/10")
-    JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "q", "Step 1: add", None))
+    JudgeVerifier(Meter(fake, ListSink(), Budgets())).score(Candidate(0, "Step 1: add", None, question="q"))
     assert "unfinished solution" in fake.calls[0].prompt
 
 
@@ -105,18 +105,13 @@ def test_best_of_n_with_judge_flag_end_to_end(fake):
     assert result.usage.completion_tokens == 3 + 3 + 2 + 2
 
 
-def test_judge_model_is_a_second_backend_on_the_same_books(fake, monkeypatch):
+def test_judge_model_is_a_second_backend_on_the_same_books(fake, fake_models):
     judge_backend = FakeBackend(model="judge-model").enqueue(" 2/10", " 7/10")
-    loaded = []
-
-    def load(ref, settings):
-        loaded.append(ref)
-        return judge_backend
-
-    monkeypatch.setattr("thinkcli.backends.load", load)
+    fake_models.backends["judge-ref"] = judge_backend
+    loaded = fake_models.loaded
     fake.enqueue("Final answer: 1", "Final answer: 2")
     sink = ListSink()
-    request = Request("q", strategy="best-of-n", samples=2, judge_model="judge-ref")
+    request = Request("q", strategy="best-of-n", samples=2, judge_model="fake:judge-ref")
     result = engine.run(request, sink, backend=fake)
     assert loaded == ["judge-ref"]
     assert result.answer == "2"
@@ -141,9 +136,9 @@ def test_certainty_is_exp_mean_logprob_in_unit_interval(lps):
 
 
 def test_self_certainty_with_and_without_logprobs(fake):
-    sure = InversePerplexity().score(Candidate(0, "q", "x", "x", mean_logprob=-0.2))
+    sure = InversePerplexity().score(Candidate(0, "x", "x", mean_logprob=-0.2, question="q"))
     assert sure.score == math.exp(-0.2) and sure.detail.startswith("certainty 0.82")
-    blind = InversePerplexity().score(Candidate(0, "q", "x", "x", mean_logprob=None))
+    blind = InversePerplexity().score(Candidate(0, "x", "x", mean_logprob=None, question="q"))
     assert (blind.passed, blind.score) == (None, 0.5)
     assert "no log-probs from this backend" in blind.detail
 

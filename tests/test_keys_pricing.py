@@ -158,44 +158,42 @@ def test_max_cost_stops_before_a_request_that_could_overspend():
     assert requests == [] and result.stopped_by == "cost" and sink.of(BudgetStop)[0].budget == "cost"
 
 
-def _judge(monkeypatch, model: str, usage: dict):
-    """--judge-model resolves to a remote ``model`` behind a mock transport."""
-    from thinkcli import backends
-
+def _judge(fake_models, model: str, usage: dict):
+    """``--judge-model fake:MODEL`` is a remote ``model`` behind a mock transport."""
     judge = OpenAIBackend(model, "http://x.test/v1", display=f"openai:{model}",
                           transport=httpx.MockTransport(lambda request: _sse(usage)))
-    monkeypatch.setattr(backends, "load", lambda ref, settings=None: judge)
+    fake_models.backends[model] = judge
     return judge
 
 
-def test_a_paid_judge_is_priced_at_its_own_rate_behind_a_free_local_model(fake, monkeypatch):
+def test_a_paid_judge_is_priced_at_its_own_rate_behind_a_free_local_model(fake, fake_models):
     # The answering model is local (free); the judge is gpt-4o-mini at $0.15 in / $0.60 out per million.
     fake.capabilities = replace(fake.capabilities, local=True)
     fake.enqueue("Final answer: 4", "Final answer: 5")
-    _judge(monkeypatch, "gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 10})
+    _judge(fake_models, "gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 10})
     sink = ListSink()
-    result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=2, judge_model="openai:gpt-4o-mini"),
+    result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=2, judge_model="fake:gpt-4o-mini"),
                  sink, backend=fake)
     assert result.cost_usd == pytest.approx(2 * (1000 * 0.15 + 10 * 0.60) / 1e6)
     assert result.local is False and "$0.0003" in summary_line(result)
     assert sink.of(Spend)[-1].cost_usd == result.cost_usd and sink.of(Spend)[0].local is True
 
 
-def test_max_cost_counts_the_judges_price(fake, monkeypatch):
+def test_max_cost_counts_the_judges_price(fake, fake_models):
     fake.capabilities = replace(fake.capabilities, local=True)
     fake.enqueue("Final answer: 4", "Final answer: 5", "Final answer: 6")
-    _judge(monkeypatch, "gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 10})
-    result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=3, judge_model="openai:gpt-4o-mini",
+    _judge(fake_models, "gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 10})
+    result = run(Request("What is 2 + 2?", strategy="best-of-n", samples=3, judge_model="fake:gpt-4o-mini",
                          budgets=Budgets(max_cost=0.0002)), ListSink(), backend=fake)
     assert result.stopped_by == "cost"
     assert result.cost_usd <= 0.0002
 
 
-def test_max_cost_with_an_unpriced_judge_is_refused_up_front(fake, monkeypatch):
+def test_max_cost_with_an_unpriced_judge_is_refused_up_front(fake, fake_models):
     fake.capabilities = replace(fake.capabilities, local=True)
-    _judge(monkeypatch, "my-judge", {})
+    _judge(fake_models, "my-judge", {})
     with pytest.raises(UsageError, match="no price is known for model openai:my-judge"):
-        run(Request("q", strategy="best-of-n", samples=2, judge_model="openai:my-judge",
+        run(Request("q", strategy="best-of-n", samples=2, judge_model="fake:my-judge",
                     budgets=Budgets(max_cost=1.0)), ListSink(), backend=fake)
     assert fake.calls == []
 

@@ -10,7 +10,9 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import ANSI, run_in_pty
+from thinkcli.answers import EarlyAnswer, vote_key
 from thinkcli.events import (
+    AnswerSeen,
     Generation,
     RoundStarted,
     SampleDone,
@@ -39,9 +41,14 @@ def live():
 
 
 def stream(r: LiveRenderer, i: int, *pieces: str, label: str = "vote") -> None:
+    """A sample's events as the engine's Meter sends them: tokens, and AnswerSeen once its line is complete."""
     r.emit(SampleStarted(i, label))
+    spot = EarlyAnswer()
     for p in pieces:
         r.emit(Token(i, p))
+        seen = spot.feed(p)
+        if seen is not None:
+            r.emit(AnswerSeen(i, seen, vote_key(seen)))
 
 
 def test_rows_show_each_samples_newest_text_tokens_and_answer(live):

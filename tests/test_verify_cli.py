@@ -1,7 +1,7 @@
 """`--verify CMD` on `think ask`: verdicts, events, exit 4, pipes, JSON, secrets.
 
-The scripted backend runs the real CLI in-process (the engine's ``load_backend``
-hands it out); the embedded model runs it once as a subprocess.
+The scripted backend runs the real CLI in-process (``-m fake:scripted``, registered
+by conftest through ``thinkcli.register_backend``); the embedded model runs it once as a subprocess.
 """
 
 from __future__ import annotations
@@ -48,33 +48,27 @@ def project(tmp_path, monkeypatch) -> Path:
     return root
 
 
-@pytest.fixture
-def scripted(fake, monkeypatch):
-    """The CLI's model is the scripted FakeBackend."""
-    monkeypatch.setattr(engine, "load_backend", lambda request: fake)
-    return fake
-
-
 def invoke(*args: str, input: str | None = None):
-    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+    """``think -m fake:scripted ARGS``: the model is the scripted FakeBackend (the ``scripted`` fixture)."""
+    return CliRunner().invoke(app, ["-m", "fake:scripted", *args], input=input, catch_exceptions=False)
 
 
 def test_verifier_scores_right_wrong_and_rejected_candidates(project):
     v = CommandVerifier(PYTEST, timeout=60)
-    right = v.score(Candidate(0, "fix calc", RIGHT, "use +"))
+    right = v.score(Candidate(0, RIGHT, "use +", question="fix calc"))
     assert (right.passed, right.score, right.detail) == (True, 1.0, "2 passed")
     assert right.extra["changed"] == ["calc.py"] and right.extra["files"] == {"calc.py": FIXED}
-    wrong = v.score(Candidate(1, "fix calc", WRONG, "multiply"))
+    wrong = v.score(Candidate(1, WRONG, "multiply", question="fix calc"))
     assert (wrong.passed, wrong.score) == (False, 0.5)
     assert wrong.detail.startswith("1 passed, 1 failed: FAILED tests/test_calc.py::test_add")
     assert "assert 6 == 5" in wrong.output  # what refine feeds back
-    bad = v.score(Candidate(2, "fix calc", "```python path=calc.py\ndef add(a, b):\n", None))
+    bad = v.score(Candidate(2, "```python path=calc.py\ndef add(a, b):\n", None, question="fix calc"))
     assert (bad.passed, bad.score) == (False, 0.0) and bad.detail.startswith("rejected: the code block for calc.py is not closed")
-    same = v.score(Candidate(3, "fix calc", f"```python path=calc.py\n{BUGGY}```", None))
+    same = v.score(Candidate(3, f"```python path=calc.py\n{BUGGY}```", None, question="fix calc"))
     assert same.detail == "rejected: its files are the same as the current ones"
-    assert v.score(Candidate(4, "q", "Final answer: 5", "5")).detail.startswith("1 passed, 1 failed")  # plain: run
+    assert v.score(Candidate(4, "Final answer: 5", "5", question="q")).detail.startswith("1 passed, 1 failed")  # plain: run
     fixing = CommandVerifier(PYTEST, allowed=["calc.py"])
-    assert fixing.score(Candidate(5, "q", "Final answer: 5", "5")).detail == (
+    assert fixing.score(Candidate(5, "Final answer: 5", "5", question="q")).detail == (
         "rejected: it has no file in it (a fenced block labelled path=FILE, or a diff)")
     assert (project / "calc.py").read_text() == BUGGY  # the user's file never changed
     baseline = v.check()

@@ -1,3 +1,4 @@
 from thinkcli.cli import main
 
-main()
+if __name__ == "__main__":  # not on import (doctest collection imports every module)
+    main()

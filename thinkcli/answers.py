@@ -224,3 +224,37 @@ def vote_key(answer: str | None) -> str | None:
     if len(words) == 1 and words[0] in _WORDS:
         return str(_WORDS[words[0]])
     return " ".join(words) or None
+
+
+class EarlyAnswer:
+    """Spots a streaming sample's answer as soon as a complete ``Final answer: ...`` line has arrived.
+
+    ``feed`` takes each new piece of text and returns the answer when it is newly found
+    or changed, else None. Only complete lines count: a line is done at its newline.
+
+    >>> spot = EarlyAnswer()
+    >>> [spot.feed(p) for p in ["7 + 5 is 12.", "\\nFinal answer:", " 12", "\\n"]]
+    [None, None, None, '12']
+    >>> spot.feed("That is all.\\n") is None
+    True
+    """
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.scanned = 0  # pieces already searched
+        self.answer: str | None = None
+
+    def feed(self, text: str) -> str | None:
+        self.pieces.append(text)
+        new = "".join(self.pieces[self.scanned:])
+        self.scanned = len(self.pieces)
+        if "\n" not in new:
+            return None
+        head, _, _ = "".join(self.pieces).rpartition("\n")
+        if "answer" not in head.lower():
+            return None
+        found = extract(head)
+        if not found.marked or found.answer == self.answer:
+            return None
+        self.answer = found.answer
+        return found.answer

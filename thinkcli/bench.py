@@ -236,7 +236,7 @@ def _passes_command(item: Item, answer: str | None, text: str, timeout: float) -
 
     with tempfile.TemporaryDirectory(prefix="think-bench-") as empty:
         verdict = CommandVerifier(item.verify, timeout=timeout, cwd=empty).score(
-            Candidate(0, item.question, text, answer))
+            Candidate(0, text, answer, question=item.question))
     return bool(verdict.passed)
 
 
@@ -264,6 +264,7 @@ def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, ma
              progress: Callable[[Cell, int, int], None] | None = None, timeout: float = 10.0) -> list[CellResult]:
     """Run every question in every cell through ``engine.run`` on the one ``backend``."""
     from thinkcli import engine
+    from thinkcli.request import build_request
 
     results = []
     for cell in cells:
@@ -278,11 +279,12 @@ def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, ma
         for q, item in enumerate(items):
             if progress:
                 progress(cell, q, len(items))
-            request = engine.Request(
-                item.question, strategy=cell.strategy, samples=cell.samples, prompt_style=cell.prompt_style,
-                seed=seed + SEED_STRIDE * q, max_tokens=max_tokens, temperature=temperature,
-                plan_overrides=overrides, settings=dict(settings or {}),
+            request = build_request(
+                item.question, settings=settings or {}, effort="low", strategy=cell.strategy,
+                samples=cell.samples, prompt_style=cell.prompt_style, seed=seed + SEED_STRIDE * q,
+                max_tokens=max_tokens, temperature=temperature,
             )
+            request.plan_overrides.update(overrides)  # the grid's own knobs (round size, futility)
             result = engine.run(request, NullSink(), backend=backend)
             chosen = next((c for c in result.candidates if c.sample == result.chosen), None)
             ok = is_correct(item, result.answer, chosen.text if chosen else "", timeout)

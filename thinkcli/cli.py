@@ -7,145 +7,23 @@ imported here at module level: ``think --help`` must stay fast.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from enum import Enum
 from typing import Annotated
 
 import typer
-from typer.core import TyperCommand, TyperGroup
 
-from thinkcli import __version__
-from thinkcli.errors import ExitStatus, ThinkError
-
-
-class DefaultGroup(TyperGroup):
-    """Routes ``think [OPTIONS] WORDS...`` to ``ask`` unless the first word is a subcommand."""
-
-    default = "ask"
-    implicit = "\0ask"  # marks a routed call so usage reads `think [OPTIONS]`, not `think ask`
-
-    def parse_args(self, ctx, args):
-        if not args or args[0] not in self.commands:
-            args = [self.implicit, *args]
-        return super().parse_args(ctx, args)
-
-    def resolve_command(self, ctx, args):
-        if args and args[0] == self.implicit:
-            return "", self.commands[self.default], args[1:]
-        return super().resolve_command(ctx, args)
-
-    def list_commands(self, ctx):  # help lists `ask` first, then the rest in order of definition
-        return list(self.commands)
-
-
-class _AskContext(TyperCommand.context_class):
-    @property
-    def command_path(self) -> str:  # a routed call has an empty name: `think`, not `think ` or `think ask`
-        return " ".join(super().command_path.split())
-
-
-class AskCommand(TyperCommand):
-    context_class = _AskContext
-
-
-app = typer.Typer(
-    cls=DefaultGroup,
-    add_completion=False,
-    no_args_is_help=False,
-    pretty_exceptions_show_locals=False,  # locals could hold API keys
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Spend more compute at answer time to get a better answer from a language model.",
+from thinkcli.cli_app import (  # noqa: F401 (app and fail are the CLI's public names)
+    AskCommand,
+    Effort,
+    PromptStyle,
+    Strategy,
+    _version,
+    app,
+    fail,
+    handles_errors,
 )
-
-
-class Effort(str, Enum):
-    low = "low"
-    medium = "medium"
-    high = "high"
-    auto = "auto"
-
-
-class PromptStyle(str, Enum):
-    direct = "direct"
-    steps = "steps"
-
-
-def _strategy_choices() -> type[Enum]:
-    from thinkcli.strategies import STRATEGIES  # the table only: strategy modules load on use
-
-    return Enum("Strategy", {name: name for name in STRATEGIES}, type=str)
-
-
-Strategy = _strategy_choices()
-
-
-def fail(message: str, status: ExitStatus) -> typer.Exit:
-    from thinkcli.ui.safe import one_line
-
-    print(f"think: error: {one_line(message)}", file=sys.stderr)
-    return typer.Exit(int(status))
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, handled like Ctrl-C: the same cleanup, then exit 128 + the signal."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-_received: list[int] = []  # the signal that ended this run, if one did
-
-
-def _on_signal(signum, frame) -> None:
-    if _received:
-        return  # cleanup from the first one is under way: let it finish
-    _received.append(signum)
-    raise Terminated(signum)
-
-
-def handles_errors(func):
-    """Turn expected failures into one line on stderr and the right exit status; SIGTERM and
-    SIGHUP stop the run the way Ctrl-C does (child groups killed, copies removed, best answer
-    printed) and exit 128 + the signal."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        import signal
-
-        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
-        try:
-            return func(*args, **kwargs)
-        except ThinkError as exc:
-            raise fail(exc.message, exc.status) from None
-        except KeyboardInterrupt:
-            print("think: interrupted", file=sys.stderr)
-            raise typer.Exit(_interrupted_status()) from None
-        except BrokenPipeError:  # `think ... | head` closed the pipe: not our failure
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(int(ExitStatus.SUCCESS)) from None
-        except typer.Exit as done:
-            if done.exit_code == ExitStatus.INTERRUPTED:
-                raise typer.Exit(_interrupted_status()) from None
-            raise
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-    return wrapper
-
-
-def _interrupted_status() -> int:
-    return 128 + _received[0] if _received else int(ExitStatus.INTERRUPTED)
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"think {__version__}")
-        raise typer.Exit()
-
+from thinkcli.errors import ExitStatus
 
 SUBCOMMANDS_EPILOG = (
     "Other commands: think models, think logs, think bench, think keys set|list|unset, think config get|set|unset|path. "
@@ -165,7 +43,7 @@ def ask(
     prompt: Annotated[list[str] | None, typer.Argument(metavar="PROMPT", help="The question; words are joined with spaces.", show_default=False)] = None,
     file: Annotated[list[str] | None, typer.Option("--file", "-f", help="Add a file as a fenced block (repeatable; - is stdin).", show_default=False)] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model: a .gguf path, an alias, a pulled hf.co/USER/REPO[:QUANT] (asks to pull it if missing), or scheme:name. Default: the embedded SmolLM2-135M.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model: a .gguf path, an alias, or scheme:name. Default: the embedded SmolLM2-135M.", show_default=False)] = None,
     effort: Annotated[Effort | None, typer.Option("--effort", "-e", help="How much compute to spend: low | medium | high | auto.", show_default=False)] = None,
     samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=256, help="Number of samples (overrides the preset).", show_default=False)] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per sample \\[default: 512].", show_default=False)] = None,
@@ -196,66 +74,25 @@ def ask(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     from thinkcli import config
-    from thinkcli.engine import Budgets, Request
     from thinkcli.inputs import build_prompt
+    from thinkcli.request import build_request
 
     settings = config.load()
     config.check_flags(locals())
     text = build_prompt(prompt or [], file or [])
-    flags = {
-        "threads": threads,
-        "base_url": base_url,
-        "parallel": parallel,
-        "max_retries": max_retries,
-    }
-    settings.update({k: v for k, v in flags.items() if v is not None})
+    request = build_request(
+        text, settings=settings, system=system, model=model, effort=effort, samples=samples, max_tokens=max_tokens,
+        temperature=temperature, seed=seed, prompt_style=prompt_style, strategy=strategy, confidence=confidence,
+        select=select,
+        judge=judge, judge_model=judge_model, rounds=rounds, beam_width=beam_width, think_min=think_min,
+        think_max=think_max, max_total_tokens=max_total_tokens, time_limit=time_limit, max_cost=max_cost,
+        verify=verify, verify_timeout=verify_timeout, verify_env=verify_env, threads=threads, base_url=base_url,
+        parallel=parallel, max_retries=max_retries,
+    )
     from thinkcli.models_cli import ensure_pulled
 
-    ensure_pulled(model or settings["model"], settings)
-    request = Request(
-        prompt=text,
-        system=system if system is not None else settings["system"],
-        model=model or settings["model"],
-        effort=(effort.value if effort else settings["effort"]),
-        strategy=strategy.value if strategy else settings["strategy"],
-        samples=samples if samples is not None else settings["samples"],
-        max_tokens=max_tokens if max_tokens is not None else settings["max_tokens"],
-        temperature=temperature if temperature is not None else settings["temperature"],
-        seed=seed if seed is not None else settings["seed"],
-        prompt_style=prompt_style.value if prompt_style else settings["prompt_style"],
-        budgets=Budgets(
-            max_total_tokens=max_total_tokens or settings["max_total_tokens"],
-            time_limit=time_limit if time_limit is not None else settings["time_limit"],
-            max_cost=max_cost if max_cost is not None else settings["max_cost"],
-        ),
-        verify=_verify_command(verify),
-        verify_timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
-        verify_env=config.env_names(verify_env, settings),
-        plan_overrides={k: v for k, v in {"confidence": confidence, "rounds": rounds, "beam_width": beam_width,
-                        "think_min": think_min, "think_max": think_max,
-                        "select": _select_rule(select or settings["select"])}.items() if v is not None},
-        judge=judge or judge_model is not None,
-        judge_model=judge_model,
-        settings=settings,
-    )
+    ensure_pulled(request.model, request.settings)
     raise typer.Exit(int(_run(request, json_out=json_out, quiet=quiet)))
-
-
-def _select_rule(spec: str | None) -> str | None:
-    """The --select rule in its normal spelling; a bad one is a usage error before anything runs."""
-    if spec is None:
-        return None
-    from thinkcli.select import parse_rule
-
-    return str(parse_rule(spec))
-
-
-def _verify_command(command: str | None) -> str | None:
-    if command is not None and not command.strip():
-        from thinkcli.errors import UsageError
-
-        raise UsageError('--verify needs a command, e.g. --verify "python -m pytest -q"')
-    return command
 
 
 def _run(request, *, json_out: bool, quiet: bool) -> ExitStatus:
@@ -301,7 +138,7 @@ def _exit_status(request, result) -> ExitStatus:
     return ExitStatus.SUCCESS
 
 
-# The other subcommands register themselves on `app` (imported late: they need it).
+# The other subcommands register themselves on `app` when imported.
 from thinkcli import models_cli, subcommands  # noqa: E402,F401
 
 

@@ -9,57 +9,21 @@ and ends every run with one ``Final`` event.
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from thinkcli.answers import vote_key
-from thinkcli.backends.base import GenParams, Message, estimate_tokens
-from thinkcli.errors import BackendError, DeadlineReached, ThinkError, UsageError
-from thinkcli.events import (
-    BudgetStop,
-    Event,
-    Final,
-    Generation,
-    Notice,
-    SampleDone,
-    SampleStarted,
-    Sink,
-    Spend,
-    Token,
-    Usage,
-)
+from thinkcli.accounting import Meter
+from thinkcli.answers import extract, vote_key
+from thinkcli.errors import BackendError, ThinkError, UsageError
+from thinkcli.events import BudgetStop, Event, Final, Notice, SampleDone, Sink, Usage, Vote
+from thinkcli.meter import BudgetExhausted, Cancelled
+from thinkcli.request import Budgets, Request
+from thinkcli.strategies import voting
 from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
 
-
-@dataclass
-class Budgets:
-    max_total_tokens: int | None = None
-    time_limit: float | None = None  # seconds
-    max_cost: float | None = None  # USD
-
-
-@dataclass
-class Request:
-    prompt: str
-    system: str | None = None
-    model: str | None = None
-    effort: str = "low"
-    strategy: str | None = None
-    samples: int | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    seed: int | None = None
-    prompt_style: str | None = None
-    budgets: Budgets = field(default_factory=Budgets)
-    verify: str | None = None  # shell command that checks a candidate (sandboxed)
-    verify_timeout: float = 60.0
-    verify_env: tuple[str, ...] = ()  # variables the verify command gets although they look secret
-    judge: bool = False  # score candidates with a judge model
-    judge_model: str | None = None  # the judge; None = the answering model
-    plan_overrides: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)  # backend settings, aliases, providers
+# Names callers have always imported from here.
+__all__ = ["Budgets", "BudgetExhausted", "Cancelled", "Meter", "Request", "Result", "best_so_far",
+           "load_backend", "run"]
 
 
 @dataclass
@@ -108,207 +72,9 @@ class Result:
         }
 
 
-class BudgetExhausted(Exception):
-    def __init__(self, budget: str, detail: str = "") -> None:
-        super().__init__(budget)
-        self.budget = budget
-        self.detail = detail
-        self.outcome: Outcome | None = None  # a search strategy's best answer so far, when it set one
-
-
-class Meter:
-    """Wraps a backend for a strategy: global sample numbering, event forwarding,
-    usage and cost accounting, and budget checks before and during every call."""
-
-    def __init__(self, backend, sink: Sink, budgets: Budgets, price=None, clock=time.monotonic, price_for=None):
-        self.backend = backend
-        self.sink = sink
-        self.budgets = budgets
-        self.price = price  # the answering model's callable(Usage) -> USD | None; None for a local model
-        self.price_for = price_for  # backend -> its price (a --judge-model); default: the answering model's
-        self.prices: dict[int, Callable | None] = {}
-        self.cost: float | None = 0.0  # USD so far, each call at its own model's price; None once unknown
-        self.local = bool(getattr(backend.capabilities, "local", False))  # False once a paid model is used
-        self.clock = clock
-        self.started = clock()
-        self.usage = Usage()
-        self.next_index = 0
-        self.partial: dict[int, list[str]] = {}  # text so far of every started sample
-        self.finished: set[int] = set()
-        self.streaming_tokens = 0
-
-    # -- what strategies see of the backend ------------------------------------
-
-    @property
-    def model(self) -> str:
-        return self.backend.model
-
-    @property
-    def capabilities(self):
-        return self.backend.capabilities
-
-    @property
-    def context_size(self):
-        return self.backend.context_size
-
-    def count_tokens(self, text: str) -> int:
-        return self.backend.count_tokens(text)
-
-    def chat_prompt(self, messages: list[Message]) -> str:
-        return self.backend.chat_prompt(messages)
-
-    def generate(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
-        self._before_request(sum(len(m["content"]) for m in messages), params, n, self.price)
-        base, params = self._allocate(params, n)
-        return self._metered(self.backend.generate(messages, params, n), base, n, label, self.price)
-
-    def complete(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
-        if not self.backend.capabilities.raw_completion:
-            raise ThinkError(
-                f"model {self.backend.model} cannot continue a raw prompt, which this strategy needs; "
-                "use a local GGUF model or a server with /v1/completions"
-            )
-        self._before_request(len(prompt), params, n, self.price)
-        base, params = self._allocate(params, n)
-        return self._metered(self.backend.complete(prompt, params, n), base, n, label, self.price)
-
-    def draw(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
-        """Generate ``n`` samples to the end and return their Generations in sample order."""
-        return self._collect(self.generate(messages, params, n, label))
-
-    def draw_raw(self, prompt: str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
-        return self._collect(self.complete(prompt, params, n, label))
-
-    def draw_on(self, backend, messages: list[Message] | str, params: GenParams, n: int = 1, label: str = "") -> list[Generation]:
-        """Draw from another backend (a judge model) on this run's books: same budgets, usage,
-        numbering, and its own price. A string is a raw prompt, continued with ``backend.complete``."""
-        raw = isinstance(messages, str)
-        price = self.price_of(backend)
-        self._before_request(len(messages) if raw else sum(len(m["content"]) for m in messages), params, n, price)
-        base, params = self._allocate(params, n)
-        events = backend.complete(messages, params, n) if raw else backend.generate(messages, params, n)
-        return self._collect(self._metered(events, base, n, label, price))
-
-    def price_of(self, backend):
-        """The price function for calls to ``backend`` (None: local, free); resolved once per backend."""
-        if backend is self.backend or self.price_for is None:
-            return self.price
-        if id(backend) not in self.prices:
-            self.prices[id(backend)] = self.price_for(backend)
-        return self.prices[id(backend)]
-
-    @staticmethod
-    def _collect(events: Iterator[Event]) -> list[Generation]:
-        gens = [e for e in events if isinstance(e, Generation)]
-        return sorted(gens, key=lambda g: g.sample)
-
-    # -- accounting ----------------------------------------------------------------
-
-    @property
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
-    def _charge(self, price, usage: Usage) -> None:
-        """Add a call's cost at its own model's price (prices are linear in tokens)."""
-        if price is None:
-            return
-        self.local = False
-        usd = price(usage)
-        self.cost = None if usd is None or self.cost is None else self.cost + usd
-
-    def _allocate(self, params: GenParams, n: int) -> tuple[int, GenParams]:
-        """Reserve run-wide indices for a call's samples. With a seed, sample k of the run
-        gets seed + k (backends add the local index), so repeated draws differ yet reproduce."""
-        base = self.next_index
-        self.next_index += n
-        if params.seed is not None and base:
-            params = params.with_(seed=params.seed + base)
-        if self.budgets.time_limit is not None:  # a backend waiting on a server stops there too
-            params = params.with_(deadline=self.started + self.budgets.time_limit)
-        return base, params
-
-    def _metered(self, events: Iterator[Event], base: int, n: int, label: str, price=None) -> Iterator[Event]:
-        """Renumber a call's samples run-wide and forward its events to the sink.
-
-        A sample is announced (SampleStarted) when its first event arrives, so a
-        backend that refills a batch as sequences finish shows samples as they
-        really start. Closing this iterator cancels the call; tokens of samples
-        cut short still count as spent.
-        """
-        live: set[int] = set()
-        try:
-            for event in _until_deadline(events, self.budgets):
-                sample = getattr(event, "sample", None)
-                if isinstance(sample, int):
-                    event.sample = sample = sample + base
-                    if sample not in live and not isinstance(event, SampleStarted):
-                        live.add(sample)
-                        self.partial[sample] = []
-                        self.sink.emit(SampleStarted(sample, label))
-                    elif isinstance(event, SampleStarted):
-                        live.add(sample)
-                        self.partial[sample] = []
-                        event.label = event.label or label
-                if isinstance(event, Token):
-                    self.partial[event.sample].append(event.text)
-                    self.streaming_tokens += 1
-                    self.sink.emit(event)
-                    self._check_running()
-                elif isinstance(event, Generation):
-                    self.streaming_tokens -= len(self.partial.get(event.sample, []))
-                    self.finished.add(event.sample)
-                    self.usage = self.usage + event.usage
-                    self._charge(price, event.usage)
-                    self.sink.emit(event)
-                    self._spent()
-                else:
-                    self.sink.emit(event)
-                yield event
-        finally:
-            close = getattr(events, "close", None)
-            if close:
-                close()
-            cut = [i for i in live if i not in self.finished]
-            spent = sum(len(self.partial.get(i, [])) for i in cut)
-            if spent:
-                self.streaming_tokens -= spent
-                self.usage = self.usage + Usage(completion_tokens=spent)
-                self._charge(price, Usage(completion_tokens=spent))
-                self._spent()
-
-    def _spent(self) -> None:
-        self.sink.emit(Spend(self.usage, self.cost, self.local))
-
-    def _check_running(self) -> None:
-        b = self.budgets
-        if b.time_limit is not None and self.elapsed >= b.time_limit:
-            raise BudgetExhausted("time", f"{b.time_limit:g} s")
-        if b.max_total_tokens is not None:
-            spent = self.usage.total_tokens + self.streaming_tokens
-            if spent >= b.max_total_tokens:
-                raise BudgetExhausted("tokens", f"{b.max_total_tokens} tokens")
-
-    def _before_request(self, prompt_chars: int, params: GenParams, n: int, price) -> None:
-        self._check_running()
-        b = self.budgets
-        if b.max_cost is not None and price is not None:
-            worst = Usage(estimate_tokens("x" * prompt_chars) * n, params.max_tokens * n)
-            spent = self.cost or 0.0
-            more = price(worst) or 0.0
-            if spent + more > b.max_cost:
-                raise BudgetExhausted("cost", f"${b.max_cost:g}")
-
-
-def _until_deadline(events: Iterator[Event], budgets: Budgets) -> Iterator[Event]:
-    """A backend's events; its DeadlineReached becomes the time budget's stop."""
-    try:
-        yield from events
-    except DeadlineReached:
-        raise BudgetExhausted("time", f"{budgets.time_limit:g} s") from None
-
-
 class Recorder:
-    """Keeps what the strategy has finished, so an interrupted run can still answer."""
+    """Keeps what the strategy has finished, so an interrupted run can still answer; gives
+    answers their vote key on the way, so no renderer normalises answers itself."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -316,21 +82,25 @@ class Recorder:
 
     def emit(self, event: Event) -> None:
         if isinstance(event, SampleDone):
+            if event.key is None:
+                event.key = vote_key(event.answer)
             self.done.append(event)
+        elif isinstance(event, Vote) and event.leader_key is None and event.leader is not None:
+            event.leader_key = vote_key(event.leader)
         self.sink.emit(event)
 
 
 def best_so_far(done: list[SampleDone], meter: Meter) -> Outcome:
-    """Majority over finished samples (ties to the earliest); else the longest partial text."""
-    from thinkcli.answers import extract
-
-    cands = [Candidate(d.sample, d.text, d.answer, d.usage.completion_tokens, d.score) for d in done]
-    keyed = [(vote_key(c.answer), c) for c in cands if vote_key(c.answer) is not None]
-    if keyed:
-        tally = Counter(k for k, _ in keyed)
-        top = max(tally.values())
-        winner = next(c for k, c in keyed if tally[k] == top)
-        return Outcome(winner.answer, cands, chosen=winner.sample, votes=dict(tally) if len(cands) > 1 else None)
+    """The vote over finished samples, ties broken as the vote breaks them (by mean
+    log-probability); else the longest partial text."""
+    cands = [Candidate(d.sample, d.text, d.answer, d.usage.completion_tokens, d.score, mean_logprob=d.mean_logprob)
+             for d in done]
+    buckets = voting.tally((c.sample, c.answer, c.mean_logprob) for c in cands)
+    top = voting.winner(buckets)
+    if top is not None:
+        winner = next(c for c in cands if c.sample in top.samples)
+        votes = {b.answer: b.count for b in voting.ranked(buckets)} if len(cands) > 1 else None
+        return Outcome(winner.answer, cands, chosen=winner.sample, votes=votes)
     partial = {i: "".join(p) for i, p in meter.partial.items() if "".join(p).strip()}
     if partial:
         i, text = max(partial.items(), key=lambda kv: len(kv[1]))
@@ -347,9 +117,10 @@ def load_backend(request: Request):
     return load(request.model, request.settings)
 
 
-def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
+def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None) -> Result:
     """Run one request to a Result, pushing every step to ``sink``. ``verifier`` replaces
-    the one the request asks for (``think fix`` passes its own sandboxed command)."""
+    the one the request asks for (``think fix`` passes its own sandboxed command); once
+    ``cancel`` (a threading.Event) is set the run stops as on Ctrl-C, with the best answer so far."""
     from thinkcli import strategies
 
     started = time.monotonic()
@@ -372,10 +143,16 @@ def run(request: Request, sink: Sink, backend=None, verifier=None) -> Result:
             prompt_style=request.prompt_style,
             **request.plan_overrides,
         )
-        strategy = strategies.get(plan.strategy)
+        spec = strategies.spec(plan.strategy)
+        if spec.raw_continuation and not backend.capabilities.raw_completion:
+            raise ThinkError(
+                f"strategy {plan.strategy} needs raw text continuation, which model {backend.model} does not offer; "
+                "use a local GGUF model or a server with /v1/completions"
+            )
+        strategy = spec.load()
         recorder = Recorder(sink)
         meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request),
-                      price_for=lambda other: _price_for(other, request))
+                      price_for=lambda other: _price_for(other, request), cancel=cancel)
         problem = Problem(request.prompt, request.system)
         verifier = verifier or _verifier_for(request, plan, meter)
         for text in getattr(verifier, "notices", ()):
@@ -475,4 +252,6 @@ def _verifier_for(request: Request, plan: Plan, meter: Meter):
         return None
     from thinkcli.verify import make_verifier
 
-    return make_verifier(request, plan, meter)
+    return make_verifier(meter, command=request.verify, timeout=request.verify_timeout, keep_env=request.verify_env,
+                         judge=request.judge, judge_model=request.judge_model, named=plan.extra.get("verifier"),
+                         settings=request.settings)

@@ -116,12 +116,24 @@ class Notice(Event):
 
 
 @dataclass
+class AnswerSeen(Event):
+    """A streaming sample's final-answer line is complete, before the sample ends
+    (the engine spots it, so no renderer extracts answers itself)."""
+
+    sample: int
+    answer: str
+    key: str | None = None  # answers.vote_key(answer): what it votes as
+
+
+@dataclass
 class SampleDone(Event):
     sample: int
     answer: str | None
     usage: Usage
     score: float | None = None
     text: str = ""
+    key: str | None = None  # answers.vote_key(answer); the engine fills it in
+    mean_logprob: float | None = None  # the vote's tie-break, for a run stopped early
 
 
 @dataclass
@@ -129,6 +141,7 @@ class Vote(Event):
     tally: dict[str, int]
     leader: str | None = None
     confidence: float | None = None
+    leader_key: str | None = None  # answers.vote_key(leader); the engine fills it in
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import TextIO
 
 from thinkcli import patches, prompts
 from thinkcli.errors import ExitStatus, ThinkError, UsageError
+from thinkcli.files import atomic_write
 from thinkcli.inputs import fenced
 from thinkcli.verify.sandbox import git, repo_root, truncate
 
@@ -43,18 +44,10 @@ FAILURE_TAIL = 2400  # ...and from the end, where pytest puts the assertion
 class FixOptions:
     files: list[str]
     verify: str
-    model: str | None = None
-    effort: str = "low"
-    strategy: str | None = None
-    samples: int | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    seed: int | None = None
-    timeout: float = 60.0
     dry_run: bool = False
     patch_file: str | None = None
-    verify_env: tuple[str, ...] = ()  # variables the verify command gets although they look secret
-    settings: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # effective settings (config.load())
+    ask: dict = field(default_factory=dict)  # ask options for build_request (model, effort, samples, verify_env, ...)
 
 
 @dataclass
@@ -166,14 +159,17 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     """The whole `think fix` run; returns the exit status. ``backend`` replaces the model
     (tests pass the scripted one); ``sink`` gets the run's events."""
     from thinkcli import engine
-    from thinkcli.engine import Request
     from thinkcli.events import NullSink
+    from thinkcli.request import build_request
     from thinkcli.verify.command import CommandVerifier
 
     out, err = stdout or sys.stdout, stderr or sys.stderr
     cwd = Path(cwd or os.getcwd()).resolve()
     if not opts.verify.strip():
         raise UsageError('think fix needs --verify CMD, e.g. --verify "python -m pytest -q"')
+    request = build_request("", settings=opts.settings, system=prompts.load("fix_system").strip(),
+                            verify=opts.verify, **opts.ask)  # bad options fail before any work
+    request.strategy, request.samples = fix_plan(request.effort, request.strategy, request.samples)
     root_or_none = repo_root(cwd)
     in_git = root_or_none is not None
     root = root_or_none or cwd
@@ -194,9 +190,9 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     overlays = staged_overlays(root) if staged_mode else {}
     overlays.update({t.path: t.text.encode("utf-8") for t in targets})
     verifier = CommandVerifier(
-        opts.verify, opts.timeout, cwd=cwd, overlays=overlays,
+        opts.verify, request.verify_timeout, cwd=cwd, overlays=overlays,
         allowed=[t.path for t in targets], extra_secrets=secrets,
-        default_path=targets[0].path if len(targets) == 1 else None, keep_env=opts.verify_env,
+        default_path=targets[0].path if len(targets) == 1 else None, keep_env=request.verify_env,
     )
 
     baseline = verifier.check()
@@ -206,14 +202,7 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     print(f"think fix: `{opts.verify}` fails ({baseline.detail}); looking for a fix to "
           f"{', '.join(t.path for t in targets)}", file=err, flush=True)
 
-    strategy, samples = fix_plan(opts.effort, opts.strategy, opts.samples)
-    request = Request(
-        prompt=fix_prompt(targets, opts.verify, baseline.output),
-        system=prompts.load("fix_system").strip(),
-        model=opts.model, effort=opts.effort, strategy=strategy, samples=samples,
-        max_tokens=opts.max_tokens, temperature=opts.temperature, seed=opts.seed,
-        verify=opts.verify, verify_timeout=opts.timeout, settings=opts.settings,
-    )
+    request.prompt = fix_prompt(targets, opts.verify, baseline.output)
     result = engine.run(request, sink or NullSink(), backend=backend, verifier=verifier)
     if result.interrupted:
         print("think fix: interrupted; nothing was written", file=err)
@@ -230,7 +219,7 @@ def run_fix(opts: FixOptions, *, backend=None, sink=None, cwd: Path | None = Non
     out.flush()
     which = f"candidate #{winner.sample + 1} of {len(result.candidates)}, {winner.verdict.detail}"
     if patch_path is not None:
-        write_atomic(patch_path, diff.encode("utf-8"))
+        atomic_write(patch_path, diff.encode("utf-8"))
         print(f"think fix: verified fix ({which}) written to {opts.patch_file}; "
               f"apply it with `git apply {opts.patch_file}` from {root}", file=err)
         return ExitStatus.ERROR
@@ -318,7 +307,7 @@ def write_back(root: Path, old: dict[str, str], new: patches.Changes) -> None:
             if data is None:
                 (root / path).unlink(missing_ok=True)
             else:
-                write_atomic(root / path, data)
+                atomic_write(root / path, data)
     finally:
         if blocked:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
@@ -338,17 +327,3 @@ def merge3(path: str, current: bytes, base: bytes, fixed: bytes) -> bytes:
     return proc.stdout
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` in one step (a temporary file renamed over it), keeping its mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".think", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

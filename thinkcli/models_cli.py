@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from thinkcli.cli import app, handles_errors
+from thinkcli.cli_app import app, handles_errors
 from thinkcli.errors import ModelUnavailable, UsageError
 
 models_app = typer.Typer(

@@ -1,7 +1,7 @@
 """The subcommands beside `think QUESTION`: logs, bench, fix, config, keys (models: models_cli.py).
 
 Each is a thin Typer command over a module that does the work, imported lazily
-so `think --help` stays fast. They register on the app that `cli.py` defines.
+so `think --help` stays fast. They register on the app in `cli_app.py`; `cli.py` imports this module.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from thinkcli.cli import Effort, app, fail, handles_errors
+from thinkcli.cli_app import Effort, app, fail, handles_errors
 from thinkcli.errors import ExitStatus, ThinkError
 
 config_app = typer.Typer(help="Read and write settings in the config file.", no_args_is_help=True)
@@ -106,9 +106,10 @@ def bench_cmd(
     settings = config.load()
     if threads is not None:
         settings["threads"] = threads
-    from thinkcli.engine import Request, load_backend
+    from thinkcli.engine import load_backend
+    from thinkcli.request import build_request
 
-    backend = load_backend(Request("", model=model or settings["model"], settings=settings))
+    backend = load_backend(build_request("", settings=settings, model=model))
     tty = sys.stderr.isatty()
 
     def progress(cell, done: int, total: int) -> None:
@@ -270,21 +271,9 @@ def fix_cmd(
         raise fail('think fix needs --verify CMD, e.g. --verify "python -m pytest -q"', ExitStatus.USAGE)
     settings = config.load()
     config.check_flags(locals())
-    if strategy is not None:
-        from thinkcli import strategies
-
-        strategies.get(strategy)  # an unknown name is a usage error before any work
-    opts = FixOptions(
-        files=files or [], verify=verify, model=model or settings["model"],
-        effort=effort.value if effort else settings["effort"], strategy=strategy or settings["strategy"],
-        samples=samples if samples is not None else settings["samples"],
-        max_tokens=max_tokens if max_tokens is not None else settings["max_tokens"],
-        temperature=temperature if temperature is not None else settings["temperature"],
-        seed=seed if seed is not None else settings["seed"],
-        timeout=verify_timeout if verify_timeout is not None else settings["verify_timeout"],
-        dry_run=dry_run, patch_file=patch, settings=settings,
-        verify_env=config.env_names(verify_env, settings),
-    )
+    ask = {"model": model, "effort": effort, "strategy": strategy, "samples": samples, "max_tokens": max_tokens,
+           "temperature": temperature, "seed": seed, "verify_timeout": verify_timeout, "verify_env": verify_env}
+    opts = FixOptions(files=files or [], verify=verify, dry_run=dry_run, patch_file=patch, settings=settings, ask=ask)
     renderer = make_renderer(json_mode=False, quiet=quiet)
     final = ListSink()
     try:

@@ -25,7 +25,7 @@ def load(reference: str | None, settings: dict) -> Backend:
     ref = resolve(reference, settings.get("aliases") or {}, settings=settings)
     if ref.scheme not in BACKENDS and ref.scheme in BUILTIN:
         importlib.import_module(BUILTIN[ref.scheme])
-    spec = BACKENDS.get(ref.scheme)
+    spec = BACKENDS.get(ref.scheme) or _from_entry_point(ref.scheme)
     if spec is None:
         # A provider from the config file speaks the OpenAI protocol.
         if ref.options.get("base_url"):
@@ -38,3 +38,17 @@ def load(reference: str | None, settings: dict) -> Backend:
                 "run `think models` to see what is installed"
             )
     return spec.factory(ref, settings)
+
+
+def _from_entry_point(scheme: str) -> BackendSpec | None:
+    """A third party's backend from the ``thinkcli.backends`` entry-point group: the entry
+    point's name is the scheme, its object a BackendSpec or a factory ``(ref, settings)``."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="thinkcli.backends"):
+        if ep.name == scheme:
+            found = ep.load()
+            spec = found if isinstance(found, BackendSpec) else BackendSpec(scheme, found)
+            register_backend(spec)
+            return spec
+    return None

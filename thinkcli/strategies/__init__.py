@@ -9,25 +9,60 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from thinkcli.strategies.base import Outcome, Plan, Problem
 
-__all__ = ["STRATEGIES", "EFFORTS", "Plan", "Problem", "Outcome", "get", "plan_for"]
+__all__ = ["STRATEGIES", "EFFORTS", "StrategySpec", "Plan", "Problem", "Outcome", "get", "spec", "plan_for",
+           "register_strategy"]
 
-# name -> "module:function"
-STRATEGIES: dict[str, str] = {
-    "cot": "thinkcli.strategies.cot:cot",
-    "vote": "thinkcli.strategies.vote:vote",
-    "auto": "thinkcli.strategies.auto:auto",
-    "best-of-n": "thinkcli.strategies.best_of_n:best_of_n",
-    "refine": "thinkcli.strategies.refine:refine",
-    "beam": "thinkcli.strategies.beam:beam",
-    "mcts": "thinkcli.strategies.mcts:mcts",
-    "budget": "thinkcli.strategies.budget:budget",
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy: where its function is (loaded on first use) and what the engine must know of it."""
+
+    target: str | Callable[..., Outcome]  # "module:function", or the function itself
+    uses_samples: bool = True  # False: --samples changes nothing (one draft, or its own knobs)
+    min_samples: int = 1  # the least --strategy NAME draws when the preset's count is lower
+    raw_continuation: bool = False  # needs a backend that continues raw text (budget forcing)
+    samples_mean: str = "samples drawn"  # what --samples counts for it, in words
+
+    def load(self) -> Callable[..., Outcome]:
+        if callable(self.target):
+            return self.target
+        module, _, func = self.target.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+# name -> spec; a third party adds to this same table (register_strategy, entry points).
+STRATEGIES: dict[str, StrategySpec] = {
+    "cot": StrategySpec("thinkcli.strategies.cot:cot", uses_samples=False, samples_mean="ignored: one sample"),
+    "vote": StrategySpec("thinkcli.strategies.vote:vote", min_samples=5,
+                         samples_mean="the most samples voted on (fewer once the vote is settled)"),
+    "auto": StrategySpec("thinkcli.strategies.auto:auto", min_samples=8,
+                         samples_mean="the most samples before verification escalates"),
+    "best-of-n": StrategySpec("thinkcli.strategies.best_of_n:best_of_n", min_samples=4,
+                              samples_mean="candidates drawn and scored (fewer once one passes)"),
+    "refine": StrategySpec("thinkcli.strategies.refine:refine", uses_samples=False,
+                           samples_mean="ignored: --rounds sets the revisions"),
+    "beam": StrategySpec("thinkcli.strategies.beam:beam", uses_samples=False,
+                         samples_mean="ignored: --beam-width sets the search"),
+    "mcts": StrategySpec("thinkcli.strategies.mcts:mcts", min_samples=8, samples_mean="search iterations (rollouts)"),
+    "budget": StrategySpec("thinkcli.strategies.budget:budget", uses_samples=False, raw_continuation=True,
+                           samples_mean="ignored: --think-min/--think-max set the budget"),
 }
+
+
+def register_strategy(name: str, spec: StrategySpec | Callable[..., Outcome] | str) -> StrategySpec:
+    """Add (or replace) a strategy in the table the built-ins use; a bare function or
+    "module:function" gets the default metadata."""
+    if not isinstance(spec, StrategySpec):
+        spec = StrategySpec(spec)
+    STRATEGIES[name] = spec
+    return spec
+
 
 # --effort presets. One table here and one in the README ("Effort presets").
 # `samples` is the most a preset may draw; vote and auto stop earlier when the
@@ -42,10 +77,6 @@ EFFORTS: dict[str, dict] = {
 # What a calibration profile (thinkcli/profiles.py) may set per effort level.
 PROFILE_KNOBS = ("strategy", "samples", "prompt_style", "temperature", "confidence", "round_size", "select",
                  "futility", "probe", "easy_signal", "easy_threshold")
-
-# Samples for a strategy picked with --strategy but no --samples, when the preset's
-# count is too few for it (a vote of one is no vote).
-MIN_SAMPLES: dict[str, int] = {"vote": 5, "auto": 8, "best-of-n": 4, "mcts": 8}
 
 # Small models reason worse when asked to think step by step (measured on the
 # embedded SmolLM2-135M: 11% vs 15% per sample); they get direct prompts.
@@ -84,17 +115,28 @@ def model_defaults(model_name: str) -> dict:
     return {"prompt_style": "steps", "temperature": 0.7, "confidence": 0.95}
 
 
-def get(name: str) -> Callable[..., Outcome]:
-    try:
-        target = STRATEGIES[name]
-    except KeyError:
+def spec(name: str) -> StrategySpec:
+    """The table's entry for ``name`` (a plugin's entry point is looked up on a miss)."""
+    found = STRATEGIES.get(name) or _from_entry_point(name)
+    if found is None:
         from thinkcli.errors import UsageError
 
-        raise UsageError(
-            f"unknown strategy {name!r}; choose from {', '.join(sorted(STRATEGIES))}"
-        ) from None
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+        raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(sorted(STRATEGIES))}")
+    return found
+
+
+def _from_entry_point(name: str) -> StrategySpec | None:
+    """A third party's strategy from the ``thinkcli.strategies`` entry-point group."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="thinkcli.strategies"):
+        if ep.name == name:
+            return register_strategy(name, ep.load())
+    return None
+
+
+def get(name: str) -> Callable[..., Outcome]:
+    return spec(name).load()
 
 
 def plan_for(effort: str, model_name: str, profile: dict | None = None, **overrides) -> Plan:
@@ -123,7 +165,7 @@ def plan_for(effort: str, model_name: str, profile: dict | None = None, **overri
         sources.update(dict.fromkeys(tuned, "profile"))
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "strategy" in changes and "samples" not in changes and changes["strategy"] != plan.strategy:
-        changes.setdefault("samples", max(plan.samples, MIN_SAMPLES.get(changes["strategy"], 1)))
+        changes.setdefault("samples", max(plan.samples, spec(changes["strategy"]).min_samples))
     if "extra" in changes:  # overrides add to the extra knobs a profile set rather than dropping them
         sources.update(dict.fromkeys(changes["extra"], "flag"))
         changes["extra"] = {**plan.extra, **changes["extra"]}

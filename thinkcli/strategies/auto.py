@@ -12,7 +12,7 @@ question looks. The difficulty estimate here is the agreement of a small probe:
    leader is confident or cannot be overtaken, up to ``plan.samples``. Unlike
    ``vote``, no futility stop: scattered answers are the doubt auto spends on.
 3. ``verify`` (only with a verifier): check the leading answers; if none passes,
-   ``best-of-n`` on fresh samples, then ``refine``, through ``strategies.get``.
+   ``best-of-n`` on fresh samples, then ``refine`` (``escalate``).
 
 Each step is announced with ``RoundStarted`` so the live view shows the path.
 """
@@ -20,22 +20,18 @@ Each step is announced with ``RoundStarted`` so the live view shows the path.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
-from thinkcli import strategies
-from thinkcli.engine import BudgetExhausted
-from thinkcli.errors import UsageError
-from thinkcli.events import RoundStarted, VerifyDone, VerifyStarted
-from thinkcli.strategies import voting
-from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
-from thinkcli.strategies.vote import Ballot, anytime, draw_round, representative, run_ballot
-from thinkcli.verify import base as vbase
+from thinkcli.candidate import Candidate
+from thinkcli.events import RoundStarted
+from thinkcli.meter import BudgetExhausted
+from thinkcli.strategies.ballot import Ballot, anytime, draw_round, run_ballot
+from thinkcli.strategies.base import Outcome, Plan, Problem
+from thinkcli.strategies.escalate import escalate_with_verifier
 
 # Samples drawn before deciding whether the question is easy. Measured on the embedded
 # model (arith, temperatures 0.2/0.4/0.7): a probe of 2 never cost accuracy against 3
 # and saved 5-12% of the tokens.
 PROBE = 2
-CHECK_TOP = 3  # leading answers checked by the verifier before drawing new ones
 
 
 def unanimous(ballot: Ballot) -> bool:
@@ -96,67 +92,3 @@ def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     if verifier is not None and not (confident and not verifier.pass_fail):
         return escalate_with_verifier(problem, plan, meter, verifier, sink, ballot, outcome)
     return outcome
-
-
-def _check(verifier, question: str, cand: Candidate, sink) -> vbase.Verdict:
-    sink.emit(VerifyStarted(cand.sample))
-    verdict = verifier.score(vbase.Candidate(cand.sample, question, cand.text, cand.answer, cand.mean_logprob))
-    cand.verdict, cand.score = verdict, verdict.score
-    sink.emit(VerifyDone(cand.sample, verdict))
-    return verdict
-
-
-def escalate_with_verifier(problem: Problem, plan: Plan, meter, verifier, sink, ballot: Ballot,
-                           outcome: Outcome) -> Outcome:
-    """Check the leading answers; if none passes, best-of-n then refine (whatever exists).
-
-    A pass/fail verifier decides: the first candidate that passes is the answer.
-    A graded verifier (judge, inverse perplexity) reweights the vote: each answer's
-    votes times its representative's score.
-    """
-    notes = list(outcome.notes)
-    extra: list[Candidate] = []
-
-    def done(answer_from: Candidate | None, why: str) -> Outcome:
-        notes.append(why)
-        result = replace(outcome, candidates=[*ballot.candidates, *extra], notes=notes)
-        if answer_from is not None:
-            result.answer, result.chosen = answer_from.answer, answer_from.sample
-        return result
-
-    try:
-        sink.emit(RoundStarted("verify"))
-        leaders = voting.ranked(ballot.buckets)[:CHECK_TOP]
-        by_sample = {c.sample: c for c in ballot.candidates}
-        reps = [by_sample[representative(b, ballot.candidates)] for b in leaders]
-        weighted: list[tuple[float, Candidate]] = []
-        for bucket, rep in zip(leaders, reps, strict=True):
-            verdict = _check(verifier, problem.question, rep, sink)
-            if verdict.passed:
-                return done(rep, f"verify: {rep.answer!r} passed {verifier.name}")
-            weighted.append((bucket.count * verdict.score, rep))
-        if not verifier.pass_fail:
-            if weighted:
-                score, rep = max(weighted, key=lambda sw: sw[0])
-                return done(rep, f"verify: {verifier.name} reweighted the vote; {rep.answer!r} leads")
-            notes.append(f"verify: nothing to score with {verifier.name}")
-        for name in dict.fromkeys([plan.then or "best-of-n", "refine"]):
-            try:
-                strategy = strategies.get(name)
-            except UsageError:
-                notes.append(f"{name} is not available; skipped")
-                continue
-            sink.emit(RoundStarted(name))
-            sub_plan = replace(plan, samples=int(plan.extra.get("verify_samples", 4)), then=None)
-            sub = strategy(problem, sub_plan, meter, verifier, sink)
-            extra.extend(sub.candidates)
-            picked = next((c for c in sub.candidates if c.sample == sub.chosen), None)
-            if picked is not None and picked.verdict is not None and picked.verdict.passed:
-                return done(picked, f"{name}: {picked.answer!r} passed {verifier.name}")
-            if not verifier.pass_fail and picked is not None:
-                return done(picked, f"{name}: best by {verifier.name}")
-            notes.append(f"{name}: nothing passed {verifier.name}")
-    except (BudgetExhausted, KeyboardInterrupt) as stop:
-        stop.outcome = done(None, "stopped during verification; keeping the vote's answer")
-        raise
-    return done(None, f"no candidate passed {verifier.name}; keeping the vote's answer")

@@ -7,8 +7,11 @@ from typing import Any
 
 from thinkcli import prompts
 from thinkcli.answers import extract
-from thinkcli.backends.base import GenParams, Message
+from thinkcli.candidate import Candidate
 from thinkcli.events import Generation, Notice, SampleDone
+from thinkcli.meter import GenParams, Message
+
+__all__ = ["Candidate", "Outcome", "Plan", "Problem", "apply_select", "to_candidate"]
 
 
 @dataclass
@@ -61,39 +64,6 @@ class Plan:
 
 
 @dataclass
-class Candidate:
-    sample: int
-    text: str
-    answer: str | None
-    completion_tokens: int
-    score: float | None = None
-    verdict: Any = None  # verify.base.Verdict
-    mean_logprob: float | None = None
-    finish_reason: str = "stop"
-    signals: dict[str, float] = field(default_factory=dict)  # from the backend; see thinkcli/signals.py
-    approximate: bool = False  # signals from a server's top-k log-probs
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {
-            "index": self.sample,
-            "text": self.text,
-            "answer": self.answer,
-            "completion_tokens": self.completion_tokens,
-            "finish_reason": self.finish_reason,
-        }
-        if self.score is not None:
-            d["score"] = self.score
-        if self.mean_logprob is not None:
-            d["mean_logprob"] = self.mean_logprob
-        if self.signals:
-            d["signals"] = {k: round(v, 6) for k, v in self.signals.items()}
-            d["signals_approximate"] = self.approximate
-        if self.verdict is not None:
-            d["verdict"] = self.verdict.as_dict()
-        return d
-
-
-@dataclass
 class Outcome:
     answer: str | None
     candidates: list[Candidate]
@@ -120,7 +90,7 @@ def to_candidate(gen: Generation, sink=None, score: float | None = None) -> Cand
         approximate=gen.approximate,
     )
     if sink is not None:
-        sink.emit(SampleDone(gen.sample, answer, gen.usage, score, gen.text))
+        sink.emit(SampleDone(gen.sample, answer, gen.usage, score, gen.text, mean_logprob=gen.mean_logprob))
     return cand
 
 

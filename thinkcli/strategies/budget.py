@@ -6,13 +6,14 @@ The model thinks by raw continuation of one growing text. Thinking ends where th
 model starts its "Final answer:" line (or stops). Below ``--think-min`` tokens that
 end is suppressed: "Wait" is appended and the same text is continued. At
 ``--think-max`` tokens thinking is cut and "Final answer:" is forced, then the
-answer is generated. Needs a backend that can continue a raw prompt.
+answer is generated. Needs a backend that can continue a raw prompt (its table entry says so;
+the engine checks).
 """
 
 from __future__ import annotations
 
 from thinkcli.answers import extract
-from thinkcli.errors import ThinkError, UsageError
+from thinkcli.errors import UsageError
 from thinkcli.events import RoundStarted, SampleDone, Usage
 from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
 from thinkcli.strategies.scoring import anytime, score
@@ -40,11 +41,6 @@ def check_limits(think_min: int, think_max: int) -> None:
 
 
 def budget(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
-    if not meter.capabilities.raw_completion:
-        raise ThinkError(
-            f"strategy budget needs raw text continuation, which model {meter.model} does not offer; "
-            "use a local GGUF model or a server with /v1/completions"
-        )
     lo, hi = plan.think_min, plan.think_max
     check_limits(lo, hi)
     base = meter.chat_prompt(problem.messages("steps"))  # budget forcing needs reasoning to force

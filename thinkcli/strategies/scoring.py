@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from thinkcli.events import SampleDone, VerifyDone, VerifyStarted
+from thinkcli.meter import BudgetExhausted
 from thinkcli.strategies.base import Candidate, Outcome, to_candidate
 from thinkcli.verify import base as vbase
 
@@ -19,9 +20,8 @@ from thinkcli.verify import base as vbase
 def score(verifier, question: str, cand: Candidate, sink) -> vbase.Verdict:
     """Score one candidate with ``verifier``, announce it, and record the verdict on it."""
     sink.emit(VerifyStarted(cand.sample))
-    verdict = verifier.score(
-        vbase.Candidate(cand.sample, question, cand.text, cand.answer, cand.mean_logprob)
-    )
+    cand.question = question
+    verdict = verifier.score(cand)
     cand.verdict = verdict
     cand.score = verdict.score
     sink.emit(VerifyDone(cand.sample, verdict))
@@ -33,7 +33,7 @@ def scored_candidate(verifier, question: str, gen, sink) -> Candidate:
     carries the score, so it comes after the verdict."""
     cand = to_candidate(gen)
     score(verifier, question, cand, sink)
-    sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text))
+    sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text, mean_logprob=cand.mean_logprob))
     return cand
 
 
@@ -120,8 +120,6 @@ def outcome_of(cands: list[Candidate], notes: list[str] | None = None, prefer_la
 def anytime(build: Callable[[], Outcome]) -> Iterator[None]:
     """When a budget or Ctrl-C stops the search, attach the best outcome so far to the
     exception so the engine answers with it instead of guessing from raw samples."""
-    from thinkcli.engine import BudgetExhausted  # lazy: the engine imports the strategies
-
     try:
         yield
     except (BudgetExhausted, KeyboardInterrupt) as stop:

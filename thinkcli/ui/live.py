@@ -17,8 +17,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from thinkcli.answers import extract, vote_key
 from thinkcli.events import (
+    AnswerSeen,
     BudgetStop,
     Event,
     Final,
@@ -50,22 +50,7 @@ class Row:
     answer: str | None = None
     done: bool = False
     verdict: str = ""
-    scanned: int = 0  # pieces of text already searched for a final answer
-
-    def early_answer(self) -> None:
-        """The answer as soon as a complete ``Final answer: ...`` line has streamed."""
-        if self.done or len(self.text) == self.scanned:
-            return
-        new = "".join(self.text[self.scanned:])
-        self.scanned = len(self.text)
-        if "\n" not in new:
-            return  # a line is complete only once its newline arrives
-        body = "".join(self.text)
-        head, _, _ = body.rpartition("\n")
-        if "answer" in head.lower():
-            found = extract(head)
-            if found.marked:
-                self.answer = found.answer
+    key: str | None = None  # what the answer votes as (from the events)
 
 
 class LiveRenderer:
@@ -101,13 +86,16 @@ class LiveRenderer:
             row.text.append(event.text)
             row.tokens += 1
             self.tokens += 1
-            row.early_answer()
+        elif isinstance(event, AnswerSeen):  # the answer line is written; the sample goes on
+            row = self.rows.setdefault(event.sample, Row(event.sample))
+            if not row.done:
+                row.answer, row.key = event.answer, event.key
         elif isinstance(event, Generation):
             self.prompt_tokens += event.usage.prompt_tokens
         elif isinstance(event, SampleDone):
             row = self.rows.setdefault(event.sample, Row(event.sample))
             row.done = True
-            row.answer = event.answer
+            row.answer, row.key = event.answer, event.key
             row.tokens = event.usage.completion_tokens or row.tokens
         elif isinstance(event, Spend):
             self.cost = cost_text(event, so_far=True)
@@ -193,13 +181,13 @@ class LiveRenderer:
         table.add_column(justify="right", style="dim", no_wrap=True)
         table.add_column(no_wrap=True)
         width = max(20, self.console.width - 40)
-        leader = vote_key(self.tally.leader) if self.tally and self.tally.leader else None
-        visible = max(3, min(MAX_ROWS, self.console.height - 6))
-        for row in rows[-visible:]:
+        leader = self.tally.leader_key if self.tally else None
+        room = max(3, min(MAX_ROWS, self.console.height - 6))  # rows that fit
+        for row in rows[-room:]:
             newest = shown("".join(row.text).replace("\n", " ⏎ ")).strip()[-width:]
             answer = Text()
             if row.answer is not None:
-                agrees = leader is not None and vote_key(row.answer) == leader
+                agrees = leader is not None and row.key == leader
                 answer.append(f"→ {shown(row.answer)[:24]}", style="bold green" if agrees else "green" if row.done else "cyan")
             elif row.done:
                 answer.append("→ ?", style="red")
@@ -209,8 +197,8 @@ class LiveRenderer:
             label = Text(f"#{row.index}{' ' + row.label if row.label else ''}")
             table.add_row(label, Text(newest), Text(f"{row.tokens} tok"), answer)
         parts = [table]
-        if len(rows) > visible:
-            parts.append(Text(f"… {len(rows) - visible} earlier samples not shown", style="dim"))
+        if len(rows) > room:
+            parts.append(Text(f"… {len(rows) - room} earlier samples not shown", style="dim"))
         if self.tally and self.tally.tally:
             top = sorted(self.tally.tally.items(), key=lambda kv: -kv[1])[:5]
             voters = sum(self.tally.tally.values())

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from thinkcli.candidate import Candidate
+
+__all__ = ["Candidate", "Verdict", "Verifier"]
+
 
 @dataclass
 class Verdict:
@@ -24,19 +28,10 @@ class Verdict:
         return {"passed": self.passed, "score": self.score, "detail": self.detail}
 
 
-@dataclass
-class Candidate:
-    """A sample as a verifier sees it."""
-
-    sample: int
-    question: str
-    text: str  # the whole reply
-    answer: str | None  # the extracted final answer
-    mean_logprob: float | None = None
-
-
 class Verifier(Protocol):
     pass_fail: bool  # True when a verdict can say 'passed', so best-of-n may stop at the first pass
     name: str
 
-    def score(self, candidate: Candidate) -> Verdict: ...
+    def score(self, candidate: Candidate) -> Verdict:
+        """Judge ``candidate`` (its ``question``, ``text``, ``answer``, ``mean_logprob``)."""
+        ...

@@ -122,9 +122,9 @@ def plain_answer(candidate: Candidate) -> str:
     """What a reply without files hands the command: the code of its only code block,
     else its final answer.
 
-    >>> plain_answer(Candidate(0, "q", "x\\n```python\\nprint(1)\\n```", "print(1)"))
+    >>> plain_answer(Candidate(0, "x\\n```python\\nprint(1)\\n```", "print(1)", question="q"))
     'print(1)\\n'
-    >>> plain_answer(Candidate(0, "q", "Final answer: 4", "4"))
+    >>> plain_answer(Candidate(0, "Final answer: 4", "4", question="q"))
     '4'
     """
     answer = candidate.answer if candidate.answer is not None else candidate.text
@@ -159,11 +159,11 @@ class CommandVerifier:
         return [f"the verify copy leaves out {len(out)} item(s): {', '.join(out[:5])}{more}"]
 
     @classmethod
-    def for_request(cls, request) -> CommandVerifier:
-        providers = (request.settings or {}).get("providers") or {}
+    def for_command(cls, command: str, timeout: float, settings: Mapping, keep_env: Iterable[str] = ()) -> CommandVerifier:
+        """``--verify CMD`` in the current project; the key variables the config names are secrets too."""
+        providers = settings.get("providers") or {}
         secrets = [p["api_key_env"] for p in providers.values() if isinstance(p, dict) and p.get("api_key_env")]
-        return cls(request.verify, timeout=request.verify_timeout, extra_secrets=secrets,
-                   keep_env=getattr(request, "verify_env", ()))
+        return cls(command, timeout=timeout, extra_secrets=secrets, keep_env=keep_env)
 
     def read(self, path: str) -> str | None:
         """The text of a project file as candidates see it (overlays first)."""

@@ -101,12 +101,12 @@ class JudgeVerifier:
         self.max_tokens = max_tokens
 
     @classmethod
-    def for_request(cls, request, meter) -> JudgeVerifier:
+    def for_model(cls, judge_model: str | None, settings, meter) -> JudgeVerifier:
         """--judge-model REF loads a second model; --judge alone uses the answering model."""
-        if request.judge_model:
+        if judge_model:
             from thinkcli.backends import load
 
-            backend = load(request.judge_model, request.settings)
+            backend = load(judge_model, dict(settings))
             judge = cls(meter, backend, name=f"judge {backend.model}")
             weakref.finalize(judge, backend.close)  # the engine closes only the answering model
             meter.price_of(backend)  # its own price, resolved now: --max-cost with no known price fails up front
