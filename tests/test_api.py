@@ -261,3 +261,46 @@ def test_load_model_once_and_reuse_it_across_runs(embedded_model):
         assert again.candidates[0].text == first.candidates[0].text, "greedy and reused: the same text"
     finally:
         backend.close()
+
+
+def _readme_section(title: str) -> str:
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def _blocks(section: str, lang: str) -> list[str]:
+    import re
+
+    return re.findall(rf"```{lang}\n(.*?)```", section, re.S)
+
+
+def test_readme_plugin_entry_points_are_valid_toml():
+    from thinkcli.config import tomllib
+
+    [block] = _blocks(_readme_section("Python API"), "toml")
+    tables = tomllib.loads(block)["project"]["entry-points"]
+    assert set(tables) == {"thinkcli.backends", "thinkcli.strategies"}
+
+
+@pytest.mark.model
+def test_every_python_api_example_in_the_readme_runs(embedded_model, capsys):
+    """The README's examples, run in order in one namespace, on the embedded model."""
+    blocks = _blocks(_readme_section("Python API"), "python")
+    assert len(blocks) >= 5
+    namespace: dict = {}
+    from thinkcli.strategies import STRATEGIES
+
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    finally:
+        STRATEGIES.pop("first-line", None)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[0].isdigit() or out[0].startswith("None"), out
+    assert "USAGE samples must be at least 1, got 0" in out
+    assert any(line.startswith("answer:") for line in out)
+    assert "True 1" in out, "the cancelled run stopped after its first token"

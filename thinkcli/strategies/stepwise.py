@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from thinkcli import prompts
-from thinkcli.backends.base import Message
 from thinkcli.events import Generation
+from thinkcli.meter import Message
 
 STEP_STOPS = ("\n\n", "\nStep ")  # a step ends at a blank line or where the next step starts
 STEP_TOKENS = 96  # one step rarely needs more; a longer one is continued, not cut
