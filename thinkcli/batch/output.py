@@ -10,14 +10,13 @@ earlier one is written, for ``--ordered``.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from thinkcli.batch.rows import id_key
 from thinkcli.errors import UsageError
+from thinkcli.files import atomic_write
 
 
 class Output:
@@ -69,7 +68,7 @@ class Output:
         elif complete is not None:
             self.retried += 1
         if self.retried or torn:
-            _replace(self.path, b"".join(line + b"\n" for line in keep))
+            atomic_write(self.path, b"".join(line + b"\n" for line in keep))
 
     def write(self, row: dict[str, Any]) -> None:
         line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
@@ -91,19 +90,6 @@ def _row(line: bytes) -> dict | None:
     except ValueError:
         return None
     return row if isinstance(row, dict) and "id" in row else None
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Rewrite the file atomically: a crash now leaves the old file, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class InOrder:
