@@ -188,14 +188,3 @@ def test_futility_fires_exactly_when_enough_answers_and_none_agree(answers):
     assert voting.futile(buckets) == (len(given) >= voting.FUTILE_AFTER and len(set(given)) == len(given))
     if voting.futile(buckets):  # and then the vote is all ties, so the tie-break picks
         assert voting.top_two(buckets) == (1, 1)
-
-
-@pytest.mark.parametrize("name", ["thinkcli.answers", "thinkcli.strategies.voting", "thinkcli.bench",
-                                  "thinkcli.ui.summary", "thinkcli.strategies"])
-def test_doctests_of_the_pure_helpers(name):
-    import doctest
-    import importlib
-
-    module = importlib.import_module(name)
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

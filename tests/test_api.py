@@ -67,7 +67,7 @@ def test_keywords_beat_environment_beats_config_beats_defaults(isolated_config, 
 
 @pytest.mark.parametrize("options, message", [
     ({"sample": 3}, "unknown option 'sample'"),
-    ({"samples": 0}, "samples must be at least 1"),
+    ({"samples": 0}, "samples must be a number from 1 to 256, got 0"),
     ({"temperature": "hot"}, "temperature must be float"),
     ({"effort": "max"}, "effort must be one of low, medium, high, auto"),
     ({"strategy": "nope"}, "unknown strategy 'nope'"),
@@ -301,6 +301,6 @@ def test_every_python_api_example_in_the_readme_runs(embedded_model, capsys):
         STRATEGIES.pop("first-line", None)
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[0].isdigit() or out[0].startswith("None"), out
-    assert "USAGE samples must be at least 1, got 0" in out
+    assert "USAGE samples must be a number from 1 to 256, got 0" in out
     assert any(line.startswith("answer:") for line in out)
     assert "True 1" in out, "the cancelled run stopped after its first token"

@@ -80,3 +80,13 @@ def test_fish_completes_choices_and_subcommands():
 
     assert complete("think --effort ") == {"low", "medium", "high", "auto"}
     assert complete("think config ") == {"get", "set", "unset", "path"}
+
+
+def test_every_module_with_a_docstring_example_is_collected_as_a_doctest():
+    """pytest --doctest-modules (pyproject) runs the examples of the whole package; no list is kept by hand."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "thinkcli"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    collected = {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
+    with_examples = {str(p.relative_to(ROOT)) for p in (ROOT / "thinkcli").rglob("*.py") if ">>> " in p.read_text()}
+    assert with_examples and with_examples <= collected, sorted(with_examples - collected)

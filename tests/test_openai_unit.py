@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import doctest
 import json
 import random
 
@@ -541,11 +540,3 @@ def test_an_error_object_mid_stream_is_a_fault_with_the_message():
     rec = Recorder(stream(sse_body(chat_chunk("a"), {"error": {"message": "model crashed"}})))
     with pytest.raises(BackendError, match=r"server error mid-stream: model crashed"):
         run(backend(rec))
-
-
-def test_doctests_of_the_remote_modules():
-    from thinkcli import keys, pricing
-
-    for module in (sse, chunks, retries, keys, pricing):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0, module.__name__

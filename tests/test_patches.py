@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import subprocess
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thinkcli import patches
 from thinkcli.inputs import fenced
 from thinkcli.patches import PatchError, changes, parse, unified_diff
 
@@ -161,11 +159,3 @@ def test_crlf_file_keeps_its_line_endings_on_every_line():
     assert changes(diff, {"w.txt": old}.get) == {"w.txt": "a\r\nB\r\nc\r\n"}  # no mixed endings
     whole = "```text path=w.txt\na\nB\nc\n```"
     assert changes(whole, {"w.txt": old}.get) == {"w.txt": "a\r\nB\r\nc\r\n"}
-
-
-def test_doctests_of_the_verify_modules():
-    from thinkcli.verify import command, sandbox
-
-    for module in (patches, sandbox, command):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -391,14 +391,3 @@ def test_mcts_budget_stop_answers_from_the_tree(fake):
     with pytest.raises(BudgetExhausted) as stop:
         run(lambda *a: search(*a)[1], fake, Scripted({"A": 0.9}), samples=4, expansions=2, budgets=budget)
     assert stop.value.outcome.answer == "A"
-
-
-@pytest.mark.parametrize("name", ["strategies.scoring", "strategies.stepwise", "strategies.refine", "strategies.mcts",
-                                  "strategies.budget", "verify.judge", "verify.certainty"])
-def test_doctests_of_the_pure_helpers(name):
-    import doctest
-    import importlib
-
-    module = importlib.import_module(f"thinkcli.{name}")
-    result = doctest.testmod(module)
-    assert result.failed == 0 and result.attempted > 0, name
