@@ -18,7 +18,8 @@ PACKAGE = ROOT / "thinkcli"
 # module, or package prefix -> level (higher may import lower). "thinkcli" is the package face only.
 LEVELS: dict[str, int] = {
     # the command line: a client of everything below
-    "thinkcli.cli": 7, "thinkcli.cli_app": 7, "thinkcli.subcommands": 7, "thinkcli.__main__": 7,
+    "thinkcli.cli": 7, "thinkcli.cli_app": 7, "thinkcli.subcommands": 7, "thinkcli.models_cli": 7,
+    "thinkcli.__main__": 7,
     # clients of the library face only (see FACE_ONLY)
     "thinkcli.serve": 6, "thinkcli.batch": 6,
     # the library face, and the engine's other clients
@@ -28,7 +29,7 @@ LEVELS: dict[str, int] = {
     "thinkcli.strategies": 3,
     "thinkcli.verify": 2,
     # model runners and what strategies see of them
-    "thinkcli.backends": 1, "thinkcli.hub": 1, "thinkcli.meter": 1, "thinkcli.prompts": 1,
+    "thinkcli.backends": 1, "thinkcli.hub": 1, "thinkcli.hub_pull": 1, "thinkcli.hub_transfer": 1, "thinkcli.meter": 1, "thinkcli.prompts": 1,
     # settings, secrets, prices, the run log, selection rules, renderers over events
     "thinkcli.config": 0, "thinkcli.keys": 0, "thinkcli.pricing": 0, "thinkcli.history": 0,
     "thinkcli.select": 0, "thinkcli.ui": 0,
@@ -40,7 +41,8 @@ LEVELS: dict[str, int] = {
 FACE = {"thinkcli", "thinkcli.api", "thinkcli.request", "thinkcli.errors", "thinkcli.events", "thinkcli.files"}
 FACE_ONLY = ("thinkcli.serve", "thinkcli.batch")
 # Renderers are the command line's business; strategies see the model only through meter.py.
-ONLY_IMPORTED_BY = {"thinkcli.ui": ("thinkcli.cli", "thinkcli.cli_app", "thinkcli.subcommands", "thinkcli.ui")}
+ONLY_IMPORTED_BY = {"thinkcli.ui": ("thinkcli.cli", "thinkcli.cli_app", "thinkcli.subcommands", "thinkcli.models_cli",
+                                   "thinkcli.ui")}
 NEVER = {"thinkcli.strategies": ("thinkcli.backends",)}
 
 
