@@ -244,15 +244,17 @@ def _passes_command(item: Item, answer: str | None, text: str, timeout: float) -
 
 
 def grid(strategies: list[str], samples: list[int], styles: list[str | None], fixed: bool = False) -> list[Cell]:
-    """Every cell of the grid; single-sample strategies run once, at one sample.
+    """Every cell of the grid; a strategy that takes no --samples (its table entry says) runs once.
 
-    >>> [c.label for c in grid(["cot", "vote"], [1, 4], ["direct"])]
-    ['cot n=1 direct', 'vote n=1 direct', 'vote n=4 direct']
+    >>> [c.label for c in grid(["cot", "vote", "refine"], [1, 4], ["direct"])]
+    ['cot n=1 direct', 'vote n=1 direct', 'vote n=4 direct', 'refine n=1 direct']
     """
+    from thinkcli.strategies import spec
+
     cells = []
     for style in styles:
         for strategy in strategies:
-            counts = [1] if strategy in ("cot", "budget") else samples
+            counts = samples if spec(strategy).uses_samples else [1]
             for n in counts:
                 cells.append(Cell(strategy, n, style, fixed and strategy == "vote"))
     return cells
