@@ -43,7 +43,7 @@ def ask(
     prompt: Annotated[list[str] | None, typer.Argument(metavar="PROMPT", help="The question; words are joined with spaces.", show_default=False)] = None,
     file: Annotated[list[str] | None, typer.Option("--file", "-f", help="Add a file as a fenced block (repeatable; - is stdin).", show_default=False)] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model: a .gguf path, an alias, or scheme:name. Default: the embedded SmolLM2-135M.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model: a .gguf path, an alias, a pulled hf.co/USER/REPO[:QUANT] (asks to pull it if missing), or scheme:name. Default: the embedded SmolLM2-135M.", show_default=False)] = None,
     effort: Annotated[Effort | None, typer.Option("--effort", "-e", help="How much compute to spend: low | medium | high | auto.", show_default=False)] = None,
     samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=256, help="Number of samples (overrides the preset).", show_default=False)] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per sample \\[default: 512].", show_default=False)] = None,
