@@ -147,16 +147,31 @@ class FakeModels:
     def __init__(self) -> None:
         self.backends: dict[str, FakeBackend] = {}
         self.loaded: list[str] = []
+        self.fallback: Callable | None = None  # builds a backend for any other NAME (tests/fakecli.py)
 
     def __call__(self, ref, settings) -> FakeBackend:
         self.loaded.append(ref.name)
+        if ref.name not in self.backends and self.fallback is not None:
+            return self.fallback(ref, settings)
         if ref.name not in self.backends:
             raise ModelUnavailable(f"no fake model {ref.name!r}; known: {', '.join(self.backends) or 'none'}")
         return self.backends[ref.name]
 
 
-FAKE_MODELS = FakeModels()
-thinkcli.register_backend("fake", FAKE_MODELS, "scripted replies for the test suite")
+def _registered() -> FakeModels:
+    """The one registry behind ``fake:``, even when pytest imports this file twice
+    (once as the conftest, once for --doctest-modules): the second import reuses it."""
+    from thinkcli.backends.base import BACKENDS
+
+    spec = BACKENDS.get("fake")
+    if spec is not None and hasattr(spec.factory, "loaded"):
+        return spec.factory
+    models = FakeModels()
+    thinkcli.register_backend("fake", models, "scripted replies for the test suite")
+    return models
+
+
+FAKE_MODELS = _registered()
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 
-from tests.conftest import FakeBackend
-from thinkcli.backends.base import BackendSpec, register_backend
+from tests.conftest import FAKE_MODELS, FakeBackend
 
 
 def _factory(ref, settings) -> FakeBackend:
@@ -20,9 +19,8 @@ def _factory(ref, settings) -> FakeBackend:
     return backend
 
 
-register_backend(BackendSpec("fake", _factory, "the scripted test backend"))
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # only as the program: importing this module (doctest collection) changes nothing
+    FAKE_MODELS.fallback = _factory  # the conftest's fake: scheme; every NAME answers THINK_FAKE_REPLY
     from thinkcli.cli import main
 
     main()

@@ -249,7 +249,7 @@ def test_an_installed_plugin_registers_through_entry_points(tmp_path, think):
 
 
 @pytest.mark.model
-def test_load_model_once_and_reuse_it_across_runs(embedded_model):
+def test_load_model_once_and_reuse_it_across_runs(embedded_model, capfd):
     backend = thinkcli.load_model("embedded", threads=2)
     try:
         first = thinkcli.run("What is 2 + 2?", model=backend, max_tokens=16, temperature=0.0)
@@ -261,6 +261,7 @@ def test_load_model_once_and_reuse_it_across_runs(embedded_model):
         assert again.candidates[0].text == first.candidates[0].text, "greedy and reused: the same text"
     finally:
         backend.close()
+    assert capfd.readouterr() == ("", ""), "nothing printed, not even by llama.cpp"
 
 
 def _readme_section(title: str) -> str:
