@@ -24,6 +24,7 @@ LEVELS: dict[str, int] = {
     "thinkcli.serve": 6, "thinkcli.batch": 6,
     # the library face, and the engine's other clients
     "thinkcli": 5, "thinkcli.api": 5, "thinkcli.bench": 5, "thinkcli.fix": 5, "thinkcli.calibrate": 5,
+    "thinkcli.replay": 5,
     # the run loop, its books, the one Request builder
     "thinkcli.engine": 4, "thinkcli.accounting": 4, "thinkcli.request": 4,
     "thinkcli.strategies": 3,
@@ -32,7 +33,7 @@ LEVELS: dict[str, int] = {
     "thinkcli.backends": 1, "thinkcli.hub": 1, "thinkcli.hub_pull": 1, "thinkcli.hub_transfer": 1, "thinkcli.meter": 1, "thinkcli.prompts": 1,
     # settings, secrets, prices, the run log, selection rules, renderers over events
     "thinkcli.config": 0, "thinkcli.keys": 0, "thinkcli.pricing": 0, "thinkcli.history": 0,
-    "thinkcli.select": 0, "thinkcli.ui": 0,
+    "thinkcli.select": 0, "thinkcli.profiles": 0, "thinkcli.ui": 0,
     # pure types and helpers (stdlib only)
     "thinkcli.events": -1, "thinkcli.errors": -1, "thinkcli.answers": -1, "thinkcli.candidate": -1,
     "thinkcli.files": -1, "thinkcli.inputs": -1, "thinkcli.patches": -1, "thinkcli.signals": -1,

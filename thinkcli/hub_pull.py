@@ -189,10 +189,9 @@ def _link(pointer: Path, blob: Path) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+    from thinkcli.files import atomic_write
+
+    atomic_write(path, text)
 
 
 def _done(ref: hub.HubRef, snapshot: Path, choice: hub.Choice, *, fetched: int, note: str = "") -> Pulled:

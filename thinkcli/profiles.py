@@ -39,9 +39,9 @@ def profiles_dir() -> Path:
     env = os.environ.get("THINK_PROFILES_DIR")
     if env:
         return Path(env)
-    from platformdirs import user_data_dir
+    from thinkcli.files import data_dir
 
-    return Path(user_data_dir("thinkcli")) / "profiles"
+    return data_dir() / "profiles"
 
 
 def _known_hashes() -> dict[str, str]:
@@ -113,10 +113,9 @@ def save(profile: dict[str, Any], path: Path | None = None) -> Path:
     """Write a profile (replacing the model's previous one) and return where."""
     check(profile, "profile")
     path = path or path_for(profile["key"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(dumps(profile), "utf-8")
-    os.replace(tmp, path)
+    from thinkcli.files import atomic_write
+
+    atomic_write(path, dumps(profile))
     return path
 
 
