@@ -8,15 +8,14 @@ _think() {
         w="${COMP_WORDS[i]}"
         case "$path $w" in
             "think ask") path="think ask" ;;
+            "think batch") path="think batch" ;;
             "think logs") path="think logs" ;;
-            "think bench") path="think bench" ;;
             "think calibrate") path="think calibrate" ;;
             "think fix") path="think fix" ;;
-            "think models") path="think models" ;;
+            "think bench") path="think bench" ;;
             "think keys") path="think keys" ;;
             "think config") path="think config" ;;
-            "think models pull") path="think models pull" ;;
-            "think models rm") path="think models rm" ;;
+            "think models") path="think models" ;;
             "think keys set") path="think keys set" ;;
             "think keys list") path="think keys list" ;;
             "think keys unset") path="think keys unset" ;;
@@ -24,6 +23,8 @@ _think() {
             "think config set") path="think config set" ;;
             "think config unset") path="think config unset" ;;
             "think config path") path="think config path" ;;
+            "think models pull") path="think models pull" ;;
+            "think models rm") path="think models rm" ;;
         esac
     done
     case "$path" in
@@ -57,7 +58,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help logs bench calibrate fix models keys config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help batch logs calibrate fix bench keys config models" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -89,27 +90,41 @@ _think() {
                 --max-retries) return ;;
             esac
             COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help " -- "$cur")) ;;
+        "think batch")
+            case "$prev" in
+                --output|-o) return ;;
+                --concurrency|-c) return ;;
+                --max-cost) return ;;
+                --max-total-tokens) return ;;
+                --time-limit) return ;;
+                --system|-s) return ;;
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --effort|-e) COMPREPLY=($(compgen -W "low medium high auto" -- "$cur")); return ;;
+                --samples|-n) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --seed) return ;;
+                --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
+                --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
+                --confidence) return ;;
+                --judge-model) return ;;
+                --rounds) return ;;
+                --beam-width) return ;;
+                --think-min) return ;;
+                --think-max) return ;;
+                --verify) return ;;
+                --verify-timeout) return ;;
+                --threads) return ;;
+                --base-url) return ;;
+                --parallel) return ;;
+                --max-retries) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--output -o --lines --concurrency -c --ordered --unordered --resume --overwrite --max-cost --max-total-tokens --time-limit --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --verify --verify-timeout --threads --base-url --parallel --max-retries --quiet -q --help " -- "$cur")) ;;
         "think logs")
             case "$prev" in
                 --count|-n) return ;;
             esac
             COMPREPLY=($(compgen -W "--count -n --json --path --help " -- "$cur")) ;;
-        "think bench")
-            case "$prev" in
-                --strategy) return ;;
-                --samples|-n) return ;;
-                --prompt-style) return ;;
-                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --limit) return ;;
-                --seed) return ;;
-                --max-tokens) return ;;
-                --temperature|-t) return ;;
-                --confidence) return ;;
-                --timeout) return ;;
-                --threads) return ;;
-                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-            esac
-            COMPREPLY=($(compgen -W "--strategy --samples -n --prompt-style --fixed --model -m --limit --seed --max-tokens --temperature -t --confidence --timeout --threads --json --plot --help " -- "$cur")) ;;
         "think calibrate")
             case "$prev" in
                 --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -140,19 +155,28 @@ _think() {
                 --verify-env) return ;;
             esac
             COMPREPLY=($(compgen -W "--verify --verify-timeout --model -m --effort -e --samples -n --strategy --max-tokens --temperature -t --seed --dry-run --patch --verify-env --quiet -q --help " -- "$cur")) ;;
-        "think models")
+        "think bench")
             case "$prev" in
+                --strategy) return ;;
+                --samples|-n) return ;;
+                --prompt-style) return ;;
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --limit) return ;;
+                --seed) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --confidence) return ;;
+                --timeout) return ;;
+                --threads) return ;;
+                --base-url) return ;;
+                --parallel) return ;;
+                --concurrency|-c) return ;;
+                --output|-o) return ;;
+                --max-cost) return ;;
+                --max-total-tokens) return ;;
+                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "--json --help pull rm" -- "$cur")) ;;
-        "think models pull")
-            case "$prev" in
-                --alias) return ;;
-            esac
-            COMPREPLY=($(compgen -W "--alias --quiet -q --help " -- "$cur")) ;;
-        "think models rm")
-            case "$prev" in
-            esac
-            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--strategy --samples -n --prompt-style --fixed --model -m --limit --seed --max-tokens --temperature -t --confidence --timeout --threads --base-url --parallel --concurrency -c --output -o --resume --overwrite --max-cost --max-total-tokens --json --plot --help " -- "$cur")) ;;
         "think keys")
             case "$prev" in
             esac
@@ -187,6 +211,19 @@ _think() {
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think config path")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
+        "think models")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--json --help pull rm" -- "$cur")) ;;
+        "think models pull")
+            case "$prev" in
+                --alias) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--alias --quiet -q --help " -- "$cur")) ;;
+        "think models rm")
             case "$prev" in
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from thinkcli.batch.budget import Ledger, Need
-from thinkcli.batch.output import Output
 from thinkcli.batch.rows import parse
-from thinkcli.batch.runner import Done, Task, run_tasks
 from thinkcli.errors import BackendError, ModelUnavailable, UsageError
 from thinkcli.events import BatchStopped, ListSink, RowFinished, Usage
+from thinkcli.jobs.budget import Ledger, Need
+from thinkcli.jobs.output import Output
+from thinkcli.jobs.runner import Done, Task, run_tasks
 
 
 def tasks(n: int, need: Need | None = None) -> list[Task]:
@@ -178,7 +178,9 @@ def test_resume_skips_answered_ids_drops_failed_ones_and_cuts_a_torn_line(tmp_pa
     path.write_bytes(b'{"id": 1, "answer": "4"}\n{"id": 2, "error": "boom", "status": 1}\n'
                      b'{"id": "3", "answer": "9"}\n{"id": 4, "ans')
     out = Output(str(path))
-    done = out.open()
+    done = out.scan()
+    assert path.read_bytes().endswith(b'{"id": 4, "ans')  # scanning changes nothing
+    out.open()
     out.write({"id": 2, "answer": "x"})
     out.close()
     assert done == {"1", '"3"'} and out.retried == 1
@@ -189,7 +191,7 @@ def test_resume_refuses_a_file_it_did_not_write(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("my notes\n")
     with pytest.raises(UsageError, match="notes.txt:1: not a row"):
-        Output(str(path)).open()
+        Output(str(path)).scan()
     assert path.read_text() == "my notes\n"
 
 
@@ -197,6 +199,19 @@ def test_overwrite_starts_again(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_text('{"id": 1, "answer": "4"}\n')
     out = Output(str(path), overwrite=True)
-    assert out.open() == set()
+    assert out.scan() == set()
+    out.open()
     out.close()
     assert path.read_text() == ""
+
+
+def test_ten_failures_in_a_row_stop_the_batch_but_scattered_ones_do_not():
+    def work(task):
+        if task.position < 3 or task.position >= 5:
+            return Done(None, error=BackendError("401 Unauthorized: check OPENAI_API_KEY"))
+        return answer(task)
+
+    rows, sink = [], ListSink()
+    summary = run_tasks(tasks(100), work, rows.append, sink=sink)
+    assert (summary.answered, summary.failed, summary.stopped_by) == (2, 13, "failures")  # 3 fail, 2 answer, 10 fail
+    assert summary.not_started == 85 and sink.of(BatchStopped)[0].detail.startswith("401 Unauthorized")

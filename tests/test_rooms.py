@@ -19,12 +19,12 @@ PACKAGE = ROOT / "thinkcli"
 LEVELS: dict[str, int] = {
     # the command line: a client of everything below
     "thinkcli.cli": 7, "thinkcli.cli_app": 7, "thinkcli.subcommands": 7, "thinkcli.models_cli": 7,
-    "thinkcli.__main__": 7,
+    "thinkcli.cli_batch": 7, "thinkcli.cli_bench": 7, "thinkcli.cli_options": 7, "thinkcli.__main__": 7,
     # clients of the library face only (see FACE_ONLY)
     "thinkcli.serve": 6, "thinkcli.batch": 6,
     # the library face, and the engine's other clients
-    "thinkcli": 5, "thinkcli.api": 5, "thinkcli.bench": 5, "thinkcli.fix": 5, "thinkcli.calibrate": 5,
-    "thinkcli.replay": 5,
+    "thinkcli": 5, "thinkcli.api": 5, "thinkcli.bench": 5, "thinkcli.bench_report": 5, "thinkcli.fix": 5,
+    "thinkcli.calibrate": 5, "thinkcli.replay": 5,
     # the run loop, its books, the one Request builder
     "thinkcli.engine": 4, "thinkcli.accounting": 4, "thinkcli.request": 4,
     "thinkcli.strategies": 3,
@@ -34,16 +34,19 @@ LEVELS: dict[str, int] = {
     # settings, secrets, prices, the run log, selection rules, renderers over events
     "thinkcli.config": 0, "thinkcli.keys": 0, "thinkcli.pricing": 0, "thinkcli.history": 0,
     "thinkcli.select": 0, "thinkcli.profiles": 0, "thinkcli.ui": 0,
+    # running many jobs: the scheduler, the budget ledger, the resumable JSONL file (batch and bench)
+    "thinkcli.jobs": 0,
     # pure types and helpers (stdlib only)
     "thinkcli.events": -1, "thinkcli.errors": -1, "thinkcli.answers": -1, "thinkcli.candidate": -1,
     "thinkcli.files": -1, "thinkcli.inputs": -1, "thinkcli.patches": -1, "thinkcli.signals": -1,
 }
-# serve/ and batch reach the engine only through the face (and read events; files is stdlib-level).
-FACE = {"thinkcli", "thinkcli.api", "thinkcli.request", "thinkcli.errors", "thinkcli.events", "thinkcli.files"}
+# serve/ and batch reach the engine only through the face (and read events; files and jobs are stdlib-level).
+FACE = {"thinkcli", "thinkcli.api", "thinkcli.request", "thinkcli.errors", "thinkcli.events", "thinkcli.files",
+        "thinkcli.jobs", "thinkcli.jobs.runner", "thinkcli.jobs.budget", "thinkcli.jobs.output"}
 FACE_ONLY = ("thinkcli.serve", "thinkcli.batch")
 # Renderers are the command line's business; strategies see the model only through meter.py.
 ONLY_IMPORTED_BY = {"thinkcli.ui": ("thinkcli.cli", "thinkcli.cli_app", "thinkcli.subcommands", "thinkcli.models_cli",
-                                   "thinkcli.ui")}
+                                   "thinkcli.cli_batch", "thinkcli.cli_bench", "thinkcli.ui")}
 NEVER = {"thinkcli.strategies": ("thinkcli.backends",)}
 
 

@@ -16,6 +16,7 @@ _EXPORTS = {
     "run": "thinkcli.api",
     "stream": "thinkcli.api",
     "load_model": "thinkcli.api",
+    "worst_case": "thinkcli.api",
     "register_backend": "thinkcli.api",
     "register_strategy": "thinkcli.api",
     "build_request": "thinkcli.request",

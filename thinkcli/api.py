@@ -85,6 +85,18 @@ def run(prompt: str, *, effort: str | None = None, model=None, samples: int | No
         return engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
 
 
+def worst_case(prompt: str, *, model, effort: str | None = None, samples: int | None = None, **options: Any):
+    """``(Usage, USD | None)``: the most ``run`` with these arguments may spend on the loaded
+    backend ``model``; ``run`` with ``max_cost``/``max_total_tokens`` set to it never spends more.
+    What a batch reserves before it starts a question (USD None: a free or unpriced model)."""
+    from thinkcli import engine
+
+    request, backend = _request(prompt, model, effort, samples, options)
+    if backend is None:
+        raise UsageError("worst_case needs a loaded model: thinkcli.load_model(ref)")
+    return engine.worst_case(request, backend)
+
+
 _DONE = object()
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from thinkcli.answers import vote_key
+from thinkcli.bench_report import plot, plot_check, table  # noqa: F401 (called as bench.table etc.)
 from thinkcli.errors import ThinkError, UsageError
-from thinkcli.events import NullSink
+from thinkcli.events import BatchStarted, NullSink
+from thinkcli.jobs.runner import Done, Summary, Task, attempt
 
 SHIPPED = ("arith", "dev")  # question sets shipped in thinkcli/data as NAME.jsonl
 SEED_STRIDE = 1000  # question q's samples use seeds S + 1000q + i, disjoint across questions
@@ -260,17 +262,33 @@ def grid(strategies: list[str], samples: list[int], styles: list[str | None], fi
     return cells
 
 
-def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, max_tokens: int | None = None,
+def run_grid(items: list[Item], cells: list[Cell], backend, **options) -> list[CellResult]:
+    """Every cell's results (``run_cells`` without how the run ended)."""
+    return run_cells(items, cells, backend, **options)[0]
+
+
+def run_cells(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, max_tokens: int | None = None,
              temperature: float | None = None, confidence: float | None = None, round_size: int | None = None,
              futility: bool | None = None, settings: dict | None = None,
-             progress: Callable[[Cell, int, int], None] | None = None, timeout: float = 10.0) -> list[CellResult]:
-    """Run every question in every cell through ``engine.run`` on the one ``backend``."""
+             progress: Callable[[Cell, int, int], None] | None = None, timeout: float = 10.0,
+             concurrency: int = 1, done_rows: list[dict] = (), write: Callable[[dict], None] | None = None,
+             sink=None, cancel=None, max_cost: float | None = None,
+             max_total_tokens: int | None = None) -> tuple[list[CellResult], Summary]:
+    """Run every question in every cell through ``engine.run`` on the one ``backend``, up to
+    ``concurrency`` questions at once (one at a time on a local model), within batch-wide budgets.
+
+    Each answered question is a row (``write`` gets it as it finishes); ``done_rows`` are the rows
+    of an earlier run, whose questions are not asked again. Returns the cells and how the run ended.
+    """
     from thinkcli import engine
+    from thinkcli.jobs.budget import Ledger, Need
+    from thinkcli.jobs.runner import run_tasks
     from thinkcli.request import build_request
 
-    results = []
+    rows = {row["id"]: row for row in done_rows if "error" not in row}
+    ledger = Ledger(max_cost=max_cost, max_tokens=max_total_tokens)
+    tasks = []
     for cell in cells:
-        res = CellResult(cell.strategy, cell.samples, cell.prompt_style or "default", cell.fixed, 0, 0, 0, 0, 0.0)
         overrides = {"round_size": cell.samples} if cell.fixed else {}
         if confidence is not None:
             overrides["confidence"] = confidence
@@ -279,92 +297,83 @@ def run_grid(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, ma
         if futility is not None:
             overrides["extra"] = {"futility": futility}
         for q, item in enumerate(items):
-            if progress:
-                progress(cell, q, len(items))
+            if row_id(cell, item, q) in rows:
+                continue
             request = build_request(
                 item.question, settings=settings or {}, effort="low", strategy=cell.strategy,
                 samples=cell.samples, prompt_style=cell.prompt_style, seed=seed + SEED_STRIDE * q,
                 max_tokens=max_tokens, temperature=temperature,
             )
             request.plan_overrides.update(overrides)  # the grid's own knobs (round size, futility)
-            result = engine.run(request, NullSink(), backend=backend)
-            chosen = next((c for c in result.candidates if c.sample == result.chosen), None)
-            ok = is_correct(item, result.answer, chosen.text if chosen else "", timeout)
-            res.correct += ok
-            res.total += 1
-            res.completion_tokens += result.usage.completion_tokens
-            res.samples_drawn += result.samples_drawn
-            res.wall_s += result.wall_s
-            res.prompt_style = result.plan.get("prompt_style", res.prompt_style)
-            each = None  # which samples were right on their own (answer rows only: no checker runs)
-            if item.test is None and item.verify is None:
-                each = [is_correct(item, c.answer, c.text) for c in result.candidates]
-            res.questions.append({"id": item.id, "answer": result.answer, "expected": item.answer, "correct": ok,
-                                  "sample_correct": each,
-                                  "samples": result.samples_drawn, "completion_tokens": result.usage.completion_tokens,
-                                  "votes": result.votes, "confidence": result.confidence})
-        if progress:
-            progress(cell, len(items), len(items))
-        results.append(res)
-    return results
+            need = Need(0)
+            if ledger.max_cost is not None or ledger.max_tokens is not None:
+                usage, cost = engine.worst_case(request, backend)
+                need = Need(usage.total_tokens, cost)
+                request.budgets = replace(request.budgets, **ledger.caps(need))  # it may spend its reservation only
+            tasks.append(Task(len(tasks), row_id(cell, item, q), need, (cell, item, request)))
+    finished = {id(cell): sum(row_id(cell, item, q) in rows for q, item in enumerate(items)) for cell in cells}
+
+    def keep(row: dict) -> None:
+        if "error" not in row:
+            rows[row["id"]] = row
+        if write is not None:
+            write(row)
+        cell = next(c for c in cells if c.label == row["cell"]) if "cell" in row else None
+        if cell is not None and progress is not None:
+            finished[id(cell)] += 1
+            progress(cell, finished[id(cell)], len(items))
+
+    if getattr(backend.capabilities, "local", False):
+        concurrency = 1  # one llama.cpp context: questions take turns, each one's samples batched
+    if sink is not None:
+        sink.emit(BatchStarted(len(tasks), len(rows), concurrency))
+    summary = run_tasks(tasks, lambda task: _ask(task, backend, timeout, cancel), keep, concurrency=concurrency,
+                        ledger=ledger, sink=sink, cancel=cancel)
+    return [_cell_result(cell, items, rows) for cell in cells], summary
 
 
-# -- output -------------------------------------------------------------------------
+def row_id(cell: Cell, item: Item, q: int) -> str:
+    """A question's row in a grid: its cell and the question's id (its place when it has none)."""
+    return f"{cell.label} | {item.id or f'#{q}'}"
 
 
-def table(results: list[CellResult]) -> str:
-    """The results as an aligned text table."""
-    head = ("strategy", "samples", "style", "accuracy", "tokens/q", "samples/q", "wall s")
-    rows = [head]
-    for r in results:
-        rows.append((r.strategy + (" (fixed)" if r.fixed else ""), str(r.samples), r.prompt_style,
-                     f"{100 * r.accuracy:.1f}% ({r.correct}/{r.total})", f"{r.tokens_per_question:.1f}",
-                     f"{r.samples_drawn / max(r.total, 1):.2f}", f"{r.wall_s:.1f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
+def _ask(task: Task, backend, timeout: float, cancel) -> Done:
+    """One question of one cell: run, check, and the row that records it."""
+    from thinkcli import engine
+
+    cell, item, request = task.payload
+
+    def row(result) -> dict:
+        chosen = next((c for c in result.candidates if c.sample == result.chosen), None)
+        ok = is_correct(item, result.answer, chosen.text if chosen else "", timeout)
+        each = None  # which samples were right on their own (answer rows only: no checker runs)
+        if item.test is None and item.verify is None:
+            each = [is_correct(item, c.answer, c.text) for c in result.candidates]
+        return {"id": task.id, "cell": cell.label, "question": item.id, "answer": result.answer,
+                "expected": item.answer, "correct": ok, "sample_correct": each, "samples": result.samples_drawn,
+                "completion_tokens": result.usage.completion_tokens, "votes": result.votes,
+                "confidence": result.confidence, "wall_s": round(result.wall_s, 3),
+                "prompt_style": result.plan.get("prompt_style")}
+
+    return attempt(lambda: engine.run(request, NullSink(), backend=backend, cancel=cancel), row)
 
 
-def plot_check(path: str):
-    """Fail before the grid runs when the plot could not be drawn; return pyplot."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--plot {path}: give a .png, .svg or .pdf file")
-    if not Path(path).resolve().parent.is_dir():
-        raise UsageError(f"--plot {path}: no directory {Path(path).parent}")
-    try:
-        import matplotlib
+def _cell_result(cell: Cell, items: list[Item], rows: dict[str, dict]) -> CellResult:
+    """A cell's totals over its answered questions, in question order."""
+    res = CellResult(cell.strategy, cell.samples, cell.prompt_style or "default", cell.fixed, 0, 0, 0, 0, 0.0)
+    for q, item in enumerate(items):
+        row = rows.get(row_id(cell, item, q))
+        if row is None:
+            continue
+        res.correct += row["correct"]
+        res.total += 1
+        res.completion_tokens += row["completion_tokens"]
+        res.samples_drawn += row["samples"]
+        res.wall_s += row["wall_s"]
+        res.prompt_style = row.get("prompt_style") or res.prompt_style
+        res.questions.append({"id": item.id, **{k: row[k] for k in QUESTION_FIELDS}})
+    return res
 
-        matplotlib.use("Agg")  # no display needed, ever
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ThinkError("--plot needs matplotlib; pip install 'thinkcli[plot]'") from None
-    return plt
 
-
-def plot(results: list[CellResult], path: str, title: str = "") -> None:
-    """Accuracy against completion tokens per question: one line per strategy and style."""
-    plt = plot_check(path)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    series: dict[str, list[CellResult]] = {}
-    for r in results:
-        series.setdefault(f"{r.strategy}{' (fixed)' if r.fixed else ''} · {r.prompt_style}", []).append(r)
-    for name, rs in series.items():
-        rs = sorted(rs, key=lambda r: r.tokens_per_question)
-        xs, ys = [r.tokens_per_question for r in rs], [100 * r.accuracy for r in rs]
-        ax.plot(xs, ys, marker="o", label=name)
-        for r, x, y in zip(rs, xs, ys, strict=True):
-            ax.annotate(f"n={r.samples}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel("completion tokens per question")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title or "accuracy vs compute")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise ThinkError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+QUESTION_FIELDS = ("answer", "expected", "correct", "sample_correct", "samples", "completion_tokens", "votes",
+                   "confidence")

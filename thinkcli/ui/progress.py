@@ -19,6 +19,7 @@ WHY = {
     "tokens": "stopped by tokens budget",
     "interrupted": "interrupted",
     "unavailable": "stopped: backend unavailable",
+    "failures": "stopped after 10 failures in a row",
 }
 
 
@@ -44,7 +45,7 @@ class Tally:
         self.local = self.local and event.local
 
 
-def summary_line(t: Tally) -> str:
+def summary_line(t: Tally, label: str = "batch") -> str:
     """
     >>> summary_line(Tally(total=64, answered=63, failed=1, usage=Usage(640, 128), wall_s=4.0))
     'batch: 63 answered · 1 failed · tokens 640 prompt / 128 completion · 4.00 s · 16.0 questions/s · $0.0000 local'
@@ -52,7 +53,7 @@ def summary_line(t: Tally) -> str:
     'batch: 3 answered · 4 already answered · tokens 0 prompt / 0 completion · 2.00 s · 1.5 questions/s · $0.7500 · stopped by cost budget, 3 not started'
     """
     approx = "~" if t.usage.estimated else ""
-    parts = [f"batch: {t.answered} answered"]
+    parts = [f"{label}: {t.answered} answered"]
     if t.failed:
         parts.append(f"{t.failed} failed")
     if t.skipped:
@@ -69,7 +70,8 @@ def summary_line(t: Tally) -> str:
 class BatchProgress:
     """The sink a batch reports to; ``live`` draws the bar (a terminal), else nothing until ``close``."""
 
-    def __init__(self, live: bool, quiet: bool = False, stream=None, clock=time.monotonic) -> None:
+    def __init__(self, live: bool, quiet: bool = False, stream=None, clock=time.monotonic, label: str = "batch") -> None:
+        self.label = label  # the command: batch | bench
         self.live = live and not quiet
         self.quiet = quiet
         self.stream = stream or sys.stderr
@@ -118,7 +120,7 @@ class BatchProgress:
         )
 
         self._bar = Progress(
-            TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+            TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
             TextColumn("ETA"), TimeRemainingColumn(),
             console=Console(file=self.stream, stderr=self.stream is sys.stderr, highlight=False),
             transient=True,
@@ -147,4 +149,4 @@ class BatchProgress:
         self.stop()
         self.tally.wall_s = self.clock() - self.started
         if not self.quiet:
-            print(summary_line(self.tally), file=self.stream, flush=True)
+            print(summary_line(self.tally, self.label), file=self.stream, flush=True)

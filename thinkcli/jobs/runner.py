@@ -16,10 +16,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from thinkcli.batch.budget import Ledger, Need
-from thinkcli.batch.output import InOrder
-from thinkcli.errors import ThinkError
+from thinkcli.errors import ModelUnavailable, ThinkError
 from thinkcli.events import BatchStopped, NullSink, RowFinished, Sink, Usage
+from thinkcli.jobs.budget import Ledger, Need
+from thinkcli.jobs.output import InOrder
 
 
 @dataclass
@@ -42,13 +42,17 @@ class Done:
     fatal: ThinkError | None = None  # the backend is gone: stop starting tasks
 
 
+FAILURES_IN_A_ROW = 10  # then the backend, not the questions, is failing: stop before asking thousands
+
+
 @dataclass
 class Summary:
     total: int
     answered: int = 0
     failed: int = 0
-    stopped_by: str | None = None  # 'cost' | 'tokens' | 'interrupted' | 'unavailable'
+    stopped_by: str | None = None  # 'cost' | 'tokens' | 'interrupted' | 'unavailable' | 'failures'
     fatal: ThinkError | None = None
+    failing: int = 0  # failures since the last answered task
     usage: Usage = field(default_factory=Usage)
     cost: float | None = 0.0
     local: bool = True
@@ -56,6 +60,20 @@ class Summary:
     @property
     def not_started(self) -> int:
         return self.total - self.answered - self.failed
+
+
+def attempt(call: Callable[[], Any], make_row: Callable[[Any], dict]) -> Done:
+    """One task's run (``call`` returns a Result) as a Done: an unreachable backend is fatal,
+    any other ThinkError fails the row, an interrupted run writes nothing (it is asked again
+    on resume) but still counts what it spent."""
+    try:
+        result = call()
+    except ModelUnavailable as exc:
+        return Done(None, fatal=exc)
+    except ThinkError as exc:
+        return Done(None, error=exc)
+    row = None if result.interrupted else make_row(result)
+    return Done(row, result.usage, result.cost_usd, result.local)
 
 
 def run_tasks(tasks: Iterable[Task], work: Callable[[Task], Done], write: Callable[[dict], None], *,
@@ -137,8 +155,12 @@ def _finish(task: Task, future: Future, ledger: Ledger, summary: Summary, write,
     elif done.error is not None:
         row = {"id": task.id, "error": done.error.message, "status": int(done.error.status)}
         summary.failed += 1
+        summary.failing += 1
+        if summary.failing >= FAILURES_IN_A_ROW and summary.stopped_by is None:
+            summary.stopped_by, summary.fatal = "failures", done.error
     elif row is not None:
         summary.answered += 1
+        summary.failing = 0
     if row is not None or done.error is not None:
         sink.emit(RowFinished(task.id, done.error is None, done.usage, done.cost, done.local,
                               done.error.message if done.error else None))

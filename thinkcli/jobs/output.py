@@ -14,9 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from thinkcli.batch.rows import id_key
 from thinkcli.errors import UsageError
 from thinkcli.files import atomic_write
+
+
+def id_key(value: Any) -> str:
+    """A row's id as rows are matched on: 1 and "1" differ, as they do in the JSON."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 class Output:
@@ -24,22 +28,32 @@ class Output:
         self.path = Path(path) if path and path != "-" else None
         self.overwrite = overwrite
         self.done: set[str] = set()  # ids (as id_key) of rows an earlier run answered
+        self.rows: list[dict] = []  # those rows themselves (think bench rebuilds its table from them)
         self.retried = 0  # failed rows of an earlier run, dropped to be asked again
         self._file = None
+        self._keep: list[bytes] | None = None  # the rows to keep when the file must be rewritten
 
-    def open(self) -> set[str]:
-        """Read what is already answered (unless --overwrite) and open for appending."""
+    def scan(self) -> set[str]:
+        """The ids an earlier run answered (none with --overwrite); reads, changes nothing."""
+        self._keep = None
         if self.path is None:
             return self.done
         if self.path.is_dir():
             raise UsageError(f"{self.path} is a directory; -o takes a file")
         if self.path.exists() and not self.overwrite:
             self._resume()
+        return self.done
+
+    def open(self) -> None:
+        """Drop the failed rows and a torn last line the scan found, then open for appending."""
+        if self.path is None:
+            return
+        if self._keep is not None:
+            atomic_write(self.path, b"".join(line + b"\n" for line in self._keep))
         try:
             self._file = open(self.path, "wb" if self.overwrite else "ab", buffering=0)
         except OSError as exc:
             raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
-        return self.done
 
     def _resume(self) -> None:
         try:
@@ -60,15 +74,17 @@ class Output:
                 self.retried += 1
                 continue
             self.done.add(id_key(row["id"]))
+            self.rows.append(row)
             keep.append(line)
         complete = _row(torn) if torn.strip() else None
         if complete is not None and "error" not in complete:  # whole, only its newline missing
             self.done.add(id_key(complete["id"]))
+            self.rows.append(complete)
             keep.append(torn)
         elif complete is not None:
             self.retried += 1
         if self.retried or torn:
-            atomic_write(self.path, b"".join(line + b"\n" for line in keep))
+            self._keep = keep  # rewritten by open(), once the batch is known to run
 
     def write(self, row: dict[str, Any]) -> None:
         line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
