@@ -65,7 +65,7 @@ class Meter:
         return self.backend.chat_prompt(messages)
 
     def generate(self, messages: list[Message], params: GenParams, n: int = 1, label: str = "") -> Iterator[Event]:
-        self._before_request(sum(len(m["content"]) for m in messages), params, n, self.price)
+        self._before_request(sum(len(m.get("content") or "") for m in messages), params, n, self.price)
         base, params = self._allocate(params, n)
         return self._metered(self.backend.generate(messages, params, n), base, n, label, self.price)
 
@@ -91,7 +91,7 @@ class Meter:
         numbering, and its own price. A string is a raw prompt, continued with ``backend.complete``."""
         raw = isinstance(messages, str)
         price = self.price_of(backend)
-        self._before_request(len(messages) if raw else sum(len(m["content"]) for m in messages), params, n, price)
+        self._before_request(len(messages) if raw else sum(len(m.get("content") or "") for m in messages), params, n, price)
         base, params = self._allocate(params, n)
         events = backend.complete(messages, params, n) if raw else backend.generate(messages, params, n)
         return self._collect(self._metered(events, base, n, label, price))

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from thinkcli.errors import UsageError
+from thinkcli.errors import ExitStatus, UsageError
 from thinkcli.events import Event, Final
 from thinkcli.request import Request, build_request
 
@@ -67,22 +67,31 @@ def _request(prompt: str, model, effort, samples, options: dict[str, Any]) -> tu
 
 
 def run(prompt: str, *, effort: str | None = None, model=None, samples: int | None = None,
-        on_event: EventHandler | None = None, cancel: threading.Event | None = None, **options: Any):
+        on_event: EventHandler | None = None, cancel: threading.Event | None = None, history: bool = False,
+        **options: Any):
     """Answer ``prompt`` and return the ``Result``; every ask flag is a keyword by its Python name.
 
     ``model`` is a reference ("openai:gpt-4o-mini", a .gguf path, an alias) or a backend
     from ``load_model``, which is reused and left open. ``on_event`` gets every event the
     live view draws. Setting ``cancel`` stops the run as Ctrl-C does: the Result carries
-    the best answer so far and ``interrupted=True``.
+    the best answer so far and ``interrupted=True``. ``history=True`` logs the run where
+    ``think logs`` reads it, as the command line does.
     """
     from thinkcli import engine
 
     request, backend = _request(prompt, model, effort, samples, options)
     lock = _lock_for(backend) if backend is not None else None
     if lock is None:
-        return engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
-    with lock:
-        return engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
+        result = engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
+    else:
+        with lock:
+            result = engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
+    if history:
+        from thinkcli import history as log
+
+        status = ExitStatus.INTERRUPTED if result.interrupted else ExitStatus.SUCCESS if result.answer else ExitStatus.ERROR
+        log.record(request.prompt, result, status)
+    return result
 
 
 def worst_case(prompt: str, *, model, effort: str | None = None, samples: int | None = None, **options: Any):

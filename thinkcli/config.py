@@ -26,7 +26,7 @@ else:  # pragma: no cover
 APP = "thinkcli"
 CHOICES = {
     "effort": ("low", "medium", "high", "auto"),
-    "prompt_style": ("direct", "steps"),
+    "prompt_style": ("direct", "steps", "plain"),  # plain: the question exactly as given (think serve's low)
 }
 
 # key -> (type, default, help)

@@ -138,11 +138,16 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None) 
                 f"strategy {plan.strategy} needs raw text continuation, which model {backend.model} does not offer; "
                 "use a local GGUF model or a server with /v1/completions"
             )
+        if plan.tools and not getattr(backend.capabilities, "tools", False):
+            raise UsageError(
+                f"model {backend.model} does not take tools (a local GGUF model here has no tool calling); "
+                "use an OpenAI-compatible model (-m openai:NAME) or drop the tools"
+            )
         strategy = spec.load()
         recorder = Recorder(sink)
         meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request),
                       price_for=lambda other: _price_for(other, request), cancel=cancel)
-        problem = Problem(request.prompt, request.system)
+        problem = Problem(request.prompt, request.system, request.messages)
         verifier = verifier or _verifier_for(request, plan, meter)
         for text in getattr(verifier, "notices", ()):
             sink.emit(Notice(text))

@@ -43,6 +43,7 @@ class Request:
     judge_model: str | None = None  # the judge; None = the answering model
     plan_overrides: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # backend settings, aliases, providers
+    messages: list[dict[str, Any]] | None = None  # a whole chat; its last user turn is the prompt
 
 
 # Ask options -> their type; numbers are range-checked by config.RANGES, as flags and config values are.
@@ -52,7 +53,7 @@ OPTIONS: dict[str, type] = {
     "judge_model": str,
     "rounds": int, "beam_width": int, "think_min": int, "think_max": int, "max_total_tokens": int,
     "time_limit": float, "max_cost": float, "verify": str, "verify_timeout": float, "verify_env": list,
-    "threads": int, "base_url": str, "parallel": int, "max_retries": int,
+    "threads": int, "base_url": str, "parallel": int, "max_retries": int, "messages": list, "tools": list,
 }
 PLAN_OPTIONS = ("confidence", "rounds", "beam_width", "think_min", "think_max", "select")
 # Settings a keyword overrides for the backend (and the config-only knobs, by the same name).
@@ -65,7 +66,7 @@ def option_names() -> tuple[str, ...]:
     >>> "max_tokens" in option_names() and "context" in option_names()
     True
     """
-    return tuple(dict.fromkeys([*OPTIONS, *BACKEND_OPTIONS, "settings"]))
+    return tuple(dict.fromkeys([*OPTIONS, *BACKEND_OPTIONS, "tool_choice", "settings"]))
 
 
 def check(name: str, value: Any) -> Any:
@@ -89,6 +90,10 @@ def check(name: str, value: Any) -> Any:
         value = value.value
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if name == "messages" and isinstance(value, list):
+        check_messages(value)
+    if name == "tools" and isinstance(value, list) and not all(isinstance(t, dict) for t in value):
+        raise UsageError("tools must be a list of OpenAI tool objects")
     if typ is list and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
@@ -112,13 +117,34 @@ def check(name: str, value: Any) -> Any:
     return value
 
 
+def check_messages(messages: list) -> None:
+    """A chat as OpenAI clients send it: role/content objects with at least one user turn.
+
+    >>> check_messages([{"role": "system", "content": "x"}])
+    Traceback (most recent call last):
+    ...
+    thinkcli.errors.UsageError: messages need at least one user message
+    """
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise UsageError(f"messages[{i}] must be an object with a role")
+        content = m.get("content")
+        if not isinstance(content, str) and not (content is None and m.get("tool_calls")):
+            raise UsageError(f"messages[{i}].content must be a string")
+    if not any(m["role"] == "user" for m in messages):
+        raise UsageError("messages need at least one user message")
+
+
 def build_request(prompt: str, *, settings: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None, **options: Any) -> Request:
     """THE builder of a Request: keyword > ``THINK_*`` > config file > default.
 
     ``settings`` are already-loaded effective settings (``config.load()``), so a caller
     building many requests reads the config once; ``environ`` replaces ``os.environ``.
-    An unknown keyword is a UsageError.
+    An unknown keyword is a UsageError. ``messages`` (a whole chat, as OpenAI clients send
+    it) stands in for ``system``: every turn is sent and only the last user turn is asked in
+    the prompt style (``plain`` sends it unchanged). ``tools`` and ``tool_choice`` pass
+    through to an OpenAI-compatible model, at effort low only.
 
     >>> r = build_request("2+2?", settings={"effort": "low"}, samples=3, confidence=0.9)
     >>> r.samples, r.effort, r.plan_overrides
@@ -144,15 +170,30 @@ def build_request(prompt: str, *, settings: Mapping[str, Any] | None = None,
         return value if value is not None else settings.get(name, default)
 
     judge_model = opts.get("judge_model")
-    overrides = {k: opts[k] for k in PLAN_OPTIONS if opts.get(k) is not None}
+    messages = opts.get("messages")
+    effort = pick("effort", "low") or "low"
+    plan_overrides = {k: opts[k] for k in PLAN_OPTIONS if opts.get(k) is not None}
     rule = check("select", pick("select"))  # the keyword's, or THINK_SELECT's, or the config's
     if rule is not None:
-        overrides["select"] = rule
+        plan_overrides["select"] = rule
+    if opts.get("tools"):
+        strategy = pick("strategy")
+        if effort != "low" or strategy not in (None, "cot"):
+            raise UsageError(f"tools are passed through at effort low only (one sample), not effort {effort}"
+                             f"{' strategy ' + strategy if strategy else ''}: a vote or a search cannot choose "
+                             "between tool calls")
+        plan_overrides["tools"] = tuple(opts["tools"])
+        if opts.get("tool_choice") is not None:
+            if not isinstance(opts["tool_choice"], (str, dict)):
+                raise UsageError("tool_choice must be a string or an object")
+            plan_overrides["tool_choice"] = opts["tool_choice"]
+    if messages and not prompt:  # the chat's last user turn is what history and judges call the prompt
+        prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
     return Request(
         prompt=prompt,
-        system=pick("system"),
+        system=None if messages else pick("system"),  # a chat brings its own system turn
         model=opts.get("model") or settings.get("model"),
-        effort=pick("effort", "low") or "low",
+        effort=effort,
         strategy=pick("strategy"),
         samples=pick("samples"),
         max_tokens=pick("max_tokens"),
@@ -167,8 +208,9 @@ def build_request(prompt: str, *, settings: Mapping[str, Any] | None = None,
         verify=opts.get("verify"),
         verify_timeout=pick("verify_timeout", 60.0),
         verify_env=config.env_names(opts.get("verify_env"), settings),
-        plan_overrides=overrides,
+        plan_overrides=plan_overrides,
         judge=bool(opts.get("judge")) or judge_model is not None,
         judge_model=judge_model,
         settings=settings,
+        messages=messages,
     )

@@ -7,7 +7,7 @@ from importlib import resources
 
 from thinkcli.backends.base import Message
 
-STYLES = ("direct", "steps")
+STYLES = ("direct", "steps", "plain")  # plain: the question exactly as given, no instructions
 
 
 @cache
@@ -22,12 +22,35 @@ def render(name: str, **fields: str) -> str:
     return text
 
 
-def messages(question: str, style: str, system: str | None = None) -> list[Message]:
-    """The conversation asking ``question`` in a prompt style ('direct' or 'steps')."""
+def ask(question: str, style: str) -> str:
+    """A user turn asking ``question`` in a prompt style.
+
+    >>> ask("2+2?", "plain")
+    '2+2?'
+    """
     if style not in STYLES:
         raise ValueError(f"unknown prompt style {style!r}")
-    out: list[Message] = []
-    if system:
-        out.append({"role": "system", "content": system})
-    out.append({"role": "user", "content": render(style, question=question.strip())})
-    return out
+    return question if style == "plain" else render(style, question=question.strip())
+
+
+def messages(question: str, style: str, system: str | None = None,
+             conversation: list[Message] | None = None) -> list[Message]:
+    """The conversation asking ``question`` in a prompt style ('direct', 'steps' or 'plain').
+    With ``conversation`` (a chat as a client sent it) every turn is kept and only its last
+    user turn is asked in the style; 'plain' sends it unchanged.
+
+    >>> chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+    ...         {"role": "user", "content": "2+2?"}]
+    >>> messages("", "plain", conversation=chat) == chat
+    True
+    >>> turn = messages("", "direct", conversation=chat)[2]["content"]
+    >>> turn.startswith("2+2?") and "Answer directly." in turn
+    True
+    """
+    if conversation:
+        out = [dict(m) for m in conversation]
+        last = max(i for i, m in enumerate(out) if m.get("role") == "user")
+        out[last]["content"] = ask(out[last]["content"], style)
+        return out
+    head: list[Message] = [{"role": "system", "content": system}] if system else []
+    return [*head, {"role": "user", "content": ask(question, style)}]

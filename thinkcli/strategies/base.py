@@ -18,10 +18,11 @@ __all__ = ["Candidate", "Outcome", "Plan", "Problem", "apply_select", "to_candid
 class Problem:
     question: str
     system: str | None = None
+    conversation: list[Message] | None = None  # a whole chat (think serve); its last user turn is the question
 
     def messages(self, style: str) -> list[Message]:
         """The conversation for one fresh sample in the given prompt style."""
-        return prompts.messages(self.question, style, self.system)
+        return prompts.messages(self.question, style, self.system, self.conversation)
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Plan:
     esc_window: int = 0  # vote: stop when the last this-many samples all agree (ESC, Li et al. 2024); 0 = off
     online_warmup: int = 0  # DeepConf online: warm-up samples that set the stop threshold; 0 = off
     online_keep: float = 0.9  # DeepConf online: fraction of warm-up traces the threshold would keep
+    tools: tuple[dict, ...] = ()  # OpenAI tool definitions, passed through (effort low, remote models)
+    tool_choice: str | dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # knob -> 'default' | 'profile' | 'flag'
 
@@ -59,6 +62,8 @@ class Plan:
             top_p=self.top_p,
             seed=self.seed,
             group_window=int(self.extra.get("group_window", 0)),
+            tools=self.tools,
+            tool_choice=self.tool_choice,
         )
         return base.with_(**changes) if changes else base
 
