@@ -13,6 +13,7 @@ _think() {
             "think calibrate") path="think calibrate" ;;
             "think fix") path="think fix" ;;
             "think bench") path="think bench" ;;
+            "think serve") path="think serve" ;;
             "think keys") path="think keys" ;;
             "think config") path="think config" ;;
             "think models") path="think models" ;;
@@ -58,7 +59,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help batch logs calibrate fix bench keys config models" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help batch logs calibrate fix bench serve keys config models" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -177,6 +178,23 @@ _think() {
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
             COMPREPLY=($(compgen -W "--strategy --samples -n --prompt-style --fixed --model -m --limit --seed --max-tokens --temperature -t --confidence --timeout --threads --base-url --parallel --concurrency -c --output -o --resume --overwrite --max-cost --max-total-tokens --json --plot --help " -- "$cur")) ;;
+        "think serve")
+            case "$prev" in
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --host) return ;;
+                --port) return ;;
+                --api-key) return ;;
+                --max-queue) return ;;
+                --max-concurrency) return ;;
+                --max-cost-per-request) return ;;
+                --max-body) return ;;
+                --grace) return ;;
+                --base-url) return ;;
+                --parallel) return ;;
+                --max-retries) return ;;
+                --threads) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--model -m --host --port --api-key --max-queue --max-concurrency --max-cost-per-request --max-body --grace --base-url --parallel --max-retries --threads --help " -- "$cur")) ;;
         "think keys")
             case "$prev" in
             esac

@@ -267,3 +267,7 @@ def run_in_pty(args: list[str], env: dict, timeout: float = 240, rows: int = 24,
     status = proc.wait(timeout=30)
     os.close(master)
     return status, b"".join(chunks).decode("utf-8", "replace"), out
+
+
+# think serve's shared fixtures: a fault-server upstream, one server per module, the openai SDK.
+from tests.serveproc import fs, sdk, serve_upstream, served  # noqa: E402,F401

@@ -26,7 +26,7 @@ from thinkcli.cli_app import (  # noqa: F401 (app and fail are the CLI's public 
 from thinkcli.errors import ExitStatus
 
 SUBCOMMANDS_EPILOG = (
-    "Other commands: think batch, think bench, think models, think logs, think keys set|list|unset, think config get|set|unset|path. "
+    "Other commands: think serve, think batch, think bench, think models, think logs, think keys set|list|unset, think config get|set|unset|path. "
     "Run think COMMAND --help for each."
 )
 
@@ -139,7 +139,7 @@ def _exit_status(request, result) -> ExitStatus:
 
 
 # The other subcommands register themselves on `app` when imported.
-from thinkcli import cli_batch, cli_bench, models_cli, subcommands  # noqa: E402,F401
+from thinkcli import cli_batch, cli_bench, models_cli, serve_command, subcommands  # noqa: E402,F401
 
 
 def _redact(text: str) -> str:
