@@ -8,7 +8,6 @@ a bad file is an error naming the file and the key, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
 import sys
@@ -276,20 +275,20 @@ def get(key: str | None = None) -> Any:
 
 @contextlib.contextmanager
 def locked(name: str = "config"):
-    """Hold the config dir's lock for a read-modify-write: two `think config set` (or
-    `think keys set`) at once would otherwise both read the old file and one write would
-    be lost. An flock on a lock file beside the data, released when the process ends."""
+    """The config dir's lock for ``name`` (config, keys) around a read-modify-write
+    (files.locked); a directory that cannot be written is one ConfigError line."""
+    from thinkcli.files import locked as file_lock
+
     directory = config_dir()
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock = file_lock(directory / f".{name}.lock")
+        lock.__enter__()
     except OSError as exc:
         raise ConfigError(f"cannot write in the config directory {directory}: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        lock.__exit__(None, None, None)
 
 
 def set_value(key: str, value: str) -> Any:

@@ -6,6 +6,8 @@ never leaves a half-written file and every room agrees on where data lives.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -51,3 +53,18 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path):
+    """Hold an exclusive flock on ``lock_file`` (created 0600) for a read-modify-write: two
+    writers at once would otherwise both read the old file and one write would be lost.
+    Closing releases it, also when the process dies. OSError when it cannot be created."""
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
