@@ -238,10 +238,11 @@ def think():
     return run_think
 
 
-def run_in_pty(args: list[str], env: dict, timeout: float = 240, rows: int = 24, cols: int = 80
-               ) -> tuple[int, str, bytes]:
+def run_in_pty(args: list[str], env: dict, timeout: float = 240, rows: int = 24, cols: int = 80,
+               on_output: Callable[[str, subprocess.Popen], None] | None = None) -> tuple[int, str, bytes]:
     """Run the CLI with stderr on a real pseudo-terminal (rows x cols) and stdout on a pipe;
-    return the exit status, everything the terminal received, and stdout."""
+    return the exit status, everything the terminal received, and stdout. ``on_output`` sees
+    the terminal text so far (ANSI stripped) after each read, e.g. to signal the process."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "thinkcli", *args], stdin=subprocess.DEVNULL,
@@ -259,6 +260,8 @@ def run_in_pty(args: list[str], env: dict, timeout: float = 240, rows: int = 24,
             if not data:
                 break
             chunks.append(data)
+            if on_output is not None:
+                on_output(ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")), proc)
         elif proc.poll() is not None:
             break
     else:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import pty
 import re
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
-import time
 
 import pytest
 
-from tests.conftest import ANSI
+from tests.conftest import ANSI, run_in_pty
 
 pytestmark = pytest.mark.model
 
@@ -126,35 +121,21 @@ def test_ctrl_c_stops_generation_and_prints_what_it_has(tmp_path):
     """SIGINT mid-generation: the partial answer is printed and the exit status is 130."""
     env = {**os.environ, "THINK_CONFIG_DIR": str(tmp_path)}
     env.pop("NO_COLOR", None), env.pop("PRE_COMMIT", None)
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "thinkcli", "--max-tokens", "2000", "--temperature", "0.8", "--seed", "3",
+    sent = []
+
+    def interrupt_once_generating(text: str, proc) -> None:
+        # Wait until the live view counts generated tokens (a fixed sleep raced the model load on a busy machine).
+        if not sent and re.search(r"[1-9][0-9]* tokens", text):
+            proc.send_signal(signal.SIGINT)
+            sent.append(True)
+
+    status, err, out = run_in_pty(
+        ["--max-tokens", "2000", "--temperature", "0.8", "--seed", "3",
          "Write a very long story about a dragon, with many chapters."],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env,
-    )
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 240
-    # Wait until the live view counts generated tokens (a fixed sleep raced the model load on a busy machine).
-    while not re.search(r"[1-9][0-9]* tokens", ANSI.sub("", seen.decode("utf-8", "replace"))):
-        assert proc.poll() is None and time.monotonic() < deadline, seen
-        if select.select([master], [], [], 0.5)[0]:
-            seen += os.read(master, 65536)
-    proc.send_signal(signal.SIGINT)
-    out = proc.stdout.read()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the child closed the pty
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(timeout=60)
-    os.close(master)
-    err = ANSI.sub("", seen.decode("utf-8", "replace"))
-    assert proc.returncode == 130, err
+        env, on_output=interrupt_once_generating)
+    err = ANSI.sub("", err)
+    assert sent, err
+    assert status == 130, err
     assert out.strip(), "the partial answer is printed"
     assert "interrupted" in err
     assert "Traceback" not in err
@@ -175,7 +156,6 @@ def _one_line_error(proc, status: int, needle: str) -> str:
 
 def test_no_prompt_with_terminal_stdin_is_a_usage_error():
     """stdin a terminal and no words: usage, exit 2 (a pty stands in for the terminal)."""
-    import pty
 
     master, slave = pty.openpty()
     try:
