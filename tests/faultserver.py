@@ -1,6 +1,7 @@
 """A small OpenAI-compatible server on 127.0.0.1 that misbehaves on request.
 
-Serves /v1/chat/completions and /v1/completions (SSE, chunked), /apply-template
+Serves /v1/chat/completions and /v1/completions (SSE, chunked; one JSON document for
+``"stream": false``, except for the stream faults and tool calls), /apply-template
 and /v1/models from a thread per connection, so concurrent requests really run
 concurrently. ``faults`` is a queue consumed one entry per completion request:
 
@@ -27,7 +28,8 @@ at the latest, so a broken client never leaves a test hanging forever.
 ``slots`` answers at most that many completion requests at once, queueing the rest
 (as llama.cpp's server does with ``--parallel``); None answers all at once.
 Every request is recorded (path, headers, body) for the tests to read back;
-``in_flight`` and ``peak_in_flight`` count completion requests being answered at once.
+``in_flight`` and ``peak_in_flight`` count completion requests being answered at once,
+``connections`` the connections accepted.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any
 
 DEFAULT_REPLY = "Two plus two makes four.\nFinal answer: 4"
 ENDLESS_CAP_S = 300.0  # the longest a hang, keep-alive or endless answer lasts
+STREAM_FAULTS = {"cut", "malformed", "stream_error"}  # answered as a stream even when asked for a whole answer
 
 
 TOP_LOGPROBS = [-0.25, -2.0, -3.0, -4.0]  # the alternatives every token is given, as top_logprobs
@@ -84,6 +87,7 @@ class FaultServer:
         self.completions = 0
         self.in_flight = 0  # completion requests being answered right now
         self.peak_in_flight = 0  # the most at any one time: what a concurrency bound is checked against
+        self.connections = 0  # TCP connections accepted: what a client's keep-alive is checked against
         self.stopping = threading.Event()  # ends the hang / keep-alive / endless answers
         self._lock = threading.Lock()
         server = self
@@ -153,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        with self.owner._lock:
+            self.owner.connections += 1
         # as real servers do: without it Nagle holds each streamed chunk for the client's delayed ACK (40 ms)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -208,9 +214,12 @@ class _Handler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization", "")
             return self._json(fault["echo_auth"], {"error": {"message": f"Incorrect API key provided: {auth}"}})
         try:
+            chat = path.endswith("chat/completions")
             if fault.get("keepalive") or fault.get("endless"):
-                return self._forever(fault, chat=path.endswith("chat/completions"))
-            self._stream(body, text, fault, chat=path.endswith("chat/completions"))
+                return self._forever(fault, chat=chat)
+            if body.get("stream") is False and not STREAM_FAULTS & fault.keys() and not (chat and body.get("tools")):
+                return self._whole(body, text, fault, chat=chat)
+            self._stream(body, text, fault, chat=chat)
         except (BrokenPipeError, ConnectionResetError):  # the client cancelled: expected, not noise
             self.close_connection = True
 
@@ -244,17 +253,50 @@ class _Handler(BaseHTTPRequestHandler):
     def _event(self, doc: dict | str) -> None:
         self._chunk("data: " + (doc if isinstance(doc, str) else json.dumps(doc)) + "\n\n")
 
+    def _pieces(self, body: dict, text: str) -> tuple[int, list[str], str]:
+        """Choices to send, the answer's tokens (words) within max_tokens, and its finish reason."""
+        n = int(body.get("n") or 1) if self.owner.honour_n else 1
+        words = text.split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        limit = int(body.get("max_tokens") or len(pieces))
+        return n, pieces[:limit], "length" if len(pieces) > limit else "stop"
+
+    def _usage(self, body: dict, pieces: list[str], n: int) -> dict:
+        return self.owner.usage if isinstance(self.owner.usage, dict) else {
+            "prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or 1,
+            "completion_tokens": len(pieces) * n,
+            "total_tokens": 0,
+        }
+
+    def _whole(self, body: dict, text: str, fault: dict, chat: bool) -> None:
+        """The answer in one JSON document, as servers answer ``"stream": false``."""
+        n, pieces, finish = self._pieces(body, text)
+        want_lp = bool(body.get("logprobs")) and self.owner.logprobs
+        choices = []
+        for index in range(0 if fault.get("empty") else n):
+            choice: dict[str, Any] = {"index": index, "finish_reason": finish}
+            if chat:
+                reasoning = {"reasoning_content": self.owner.reasoning} if self.owner.reasoning else {}
+                choice["message"] = {"role": "assistant", "content": "".join(pieces), **reasoning}
+            else:
+                choice["text"] = "".join(pieces)
+            if want_lp:
+                choice["logprobs"] = (
+                    {"content": [{"token": p, "logprob": -0.25, **_tops(body)} for p in pieces]} if chat
+                    else {"token_logprobs": [-0.25] * len(pieces)}
+                )
+            choices.append(choice)
+        doc = {"object": "chat.completion" if chat else "text_completion", "choices": choices}
+        if self.owner.usage:
+            doc["usage"] = self._usage(body, pieces, n)
+        self._json(200, doc)
+
     def _stream(self, body: dict, text: str, fault: dict, chat: bool) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        n = int(body.get("n") or 1) if self.owner.honour_n else 1
-        words = text.split(" ")
-        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-        limit = int(body.get("max_tokens") or len(pieces))
-        finish = "length" if len(pieces) > limit else "stop"
-        pieces = pieces[:limit]
+        n, pieces, finish = self._pieces(body, text)
         want_lp = bool(body.get("logprobs")) and self.owner.logprobs
         if fault.get("empty"):
             self._event({"id": "x", "choices": []})
@@ -287,12 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
         for index in range(n):
             self._event({"choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
         if (body.get("stream_options") or {}).get("include_usage") and self.owner.usage:
-            usage = self.owner.usage if isinstance(self.owner.usage, dict) else {
-                "prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or 1,
-                "completion_tokens": len(pieces) * n,
-                "total_tokens": 0,
-            }
-            self._event({"choices": [], "usage": usage})
+            self._event({"choices": [], "usage": self._usage(body, pieces, n)})
         self._event("[DONE]")
         self._end()
 

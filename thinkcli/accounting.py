@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from thinkcli.answers import EarlyAnswer, vote_key
 from thinkcli.backends.base import estimate_tokens
-from thinkcli.errors import DeadlineReached, ThinkError
+from thinkcli.errors import CallCancelled, DeadlineReached, ThinkError
 from thinkcli.events import AnswerSeen, Event, Generation, SampleStarted, Sink, Spend, Token, Usage
 from thinkcli.meter import BudgetExhausted, Cancelled, GenParams, Message
 from thinkcli.request import Budgets
@@ -25,9 +25,12 @@ class Meter:
     usage and cost accounting, and budget checks before and during every call."""
 
     def __init__(self, backend, sink: Sink, budgets: Budgets, price=None, clock=time.monotonic, price_for=None,
-                 cancel=None):
+                 cancel=None, stream: bool = True):
         self.backend = backend
         self.cancel = cancel  # a threading.Event: once set, the next check stops the run as Ctrl-C would
+        # False: no one reads the tokens as they come, so a remote call may get its answer whole;
+        # a token or time budget still needs them (it stops mid-answer, with the partial text)
+        self.stream = stream or budgets.max_total_tokens is not None or budgets.time_limit is not None
         self.sink = sink
         self.budgets = budgets
         self.price = price  # the answering model's callable(Usage) -> USD | None; None for a local model
@@ -132,6 +135,8 @@ class Meter:
             params = params.with_(seed=params.seed + base)
         if self.budgets.time_limit is not None:  # a backend waiting on a server stops there too
             params = params.with_(deadline=self.started + self.budgets.time_limit)
+        if self.cancel is not None or not self.stream:  # and on cancel, even before any token comes
+            params = params.with_(cancel=self.cancel, stream=self.stream)
         return base, params
 
     def _metered(self, events: Iterator[Event], base: int, n: int, label: str, price=None) -> Iterator[Event]:
@@ -221,3 +226,5 @@ def _until_deadline(events: Iterator[Event], budgets: Budgets) -> Iterator[Event
         yield from events
     except DeadlineReached:
         raise BudgetExhausted("time", f"{budgets.time_limit:g} s") from None
+    except CallCancelled:
+        raise Cancelled() from None

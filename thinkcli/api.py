@@ -68,24 +68,26 @@ def _request(prompt: str, model, effort, samples, options: dict[str, Any]) -> tu
 
 def run(prompt: str, *, effort: str | None = None, model=None, samples: int | None = None,
         on_event: EventHandler | None = None, cancel: threading.Event | None = None, history: bool = False,
-        **options: Any):
+        stream: bool = True, **options: Any):
     """Answer ``prompt`` and return the ``Result``; every ask flag is a keyword by its Python name.
 
     ``model`` is a reference ("openai:gpt-4o-mini", a .gguf path, an alias) or a backend
     from ``load_model``, which is reused and left open. ``on_event`` gets every event the
     live view draws. Setting ``cancel`` stops the run as Ctrl-C does: the Result carries
     the best answer so far and ``interrupted=True``. ``history=True`` logs the run where
-    ``think logs`` reads it, as the command line does.
+    ``think logs`` reads it, as the command line does. ``stream=False`` is for callers that
+    read only the Result (a batch): a remote server may send each answer whole, which costs
+    the client less, but no Token events arrive and a cancelled run has no partial answer.
     """
     from thinkcli import engine
 
     request, backend = _request(prompt, model, effort, samples, options)
     lock = _lock_for(backend) if backend is not None else None
     if lock is None:
-        result = engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
+        result = engine.run(request, _Callback(on_event), backend=backend, cancel=cancel, stream=stream)
     else:
         with lock:
-            result = engine.run(request, _Callback(on_event), backend=backend, cancel=cancel)
+            result = engine.run(request, _Callback(on_event), backend=backend, cancel=cancel, stream=stream)
     if history:
         from thinkcli import history as log
 

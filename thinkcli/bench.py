@@ -355,7 +355,7 @@ def _ask(task: Task, backend, timeout: float, cancel) -> Done:
                 "confidence": result.confidence, "wall_s": round(result.wall_s, 3),
                 "prompt_style": result.plan.get("prompt_style")}
 
-    return attempt(lambda: engine.run(request, NullSink(), backend=backend, cancel=cancel), row)
+    return attempt(lambda: engine.run(request, NullSink(), backend=backend, cancel=cancel, stream=False), row)
 
 
 def _cell_result(cell: Cell, items: list[Item], rows: dict[str, dict]) -> CellResult:

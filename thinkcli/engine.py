@@ -117,10 +117,12 @@ def load_backend(request: Request):
     return load(request.model, request.settings)
 
 
-def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None) -> Result:
+def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, stream: bool = True) -> Result:
     """Run one request to a Result, pushing every step to ``sink``. ``verifier`` replaces
     the one the request asks for (``think fix`` passes its own sandboxed command); once
-    ``cancel`` (a threading.Event) is set the run stops as on Ctrl-C, with the best answer so far."""
+    ``cancel`` (a threading.Event) is set the run stops as on Ctrl-C, with the best answer so far.
+    ``stream=False``: nothing reads the tokens as they come (a batch), so a remote server may
+    send each answer whole: no Token events, and a cancelled call leaves no partial text."""
     from thinkcli import strategies
 
     started = time.monotonic()
@@ -146,7 +148,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None) 
         strategy = spec.load()
         recorder = Recorder(sink)
         meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request),
-                      price_for=lambda other: _price_for(other, request), cancel=cancel)
+                      price_for=lambda other: _price_for(other, request), cancel=cancel, stream=stream)
         problem = Problem(request.prompt, request.system, request.messages)
         verifier = verifier or _verifier_for(request, plan, meter)
         for text in getattr(verifier, "notices", ()):

@@ -49,3 +49,7 @@ class ConfigError(ThinkError):
 
 class DeadlineReached(Exception):
     """A backend call ran into its ``GenParams.deadline``; the engine turns it into the time budget's stop."""
+
+
+class CallCancelled(Exception):
+    """A backend call saw its ``GenParams.cancel`` set; the engine stops the run as on Ctrl-C."""

@@ -32,6 +32,8 @@ class GenParams:
     group_window: int = 0  # tokens per DeepConf group; 0 = signals.default_window(max_tokens)
     # DeepConf online: end a sample once its group confidence falls below this (None = never).
     confidence_stop: float | None = None
+    stream: bool = True  # False: a remote server may send the whole answer at once (no Token events before it)
+    cancel: Any = None  # the run's threading.Event: once set, a remote call in flight ends (CallCancelled)
 
     @property
     def window(self) -> int:

@@ -1,7 +1,8 @@
 """The remote backend: any OpenAI-compatible server (hosted API, vLLM, Ollama, llama.cpp) over httpx.
 
 Owns the conversation with the server: request bodies for /chat/completions and
-/completions, streaming, ``n`` or up to ``parallel`` concurrent requests, retries
+/completions, streaming (or whole answers, when no one reads the tokens as they come:
+``GenParams.stream``), ``n`` or up to ``parallel`` concurrent requests, retries
 with backoff, and the errors a user sees. Requests run as asyncio tasks on one
 event-loop thread per backend; ``generate()`` hands their events to the caller
 as they arrive, and closing it (or Ctrl-C) cancels what is in flight.
@@ -33,7 +34,7 @@ from thinkcli.backends.base import (
     register_backend,
 )
 from thinkcli.backends.wire import Job, RequestRejected, Wire
-from thinkcli.errors import BackendError, DeadlineReached, ThinkError, UsageError
+from thinkcli.errors import BackendError, CallCancelled, DeadlineReached, ThinkError, UsageError
 from thinkcli.events import Event, Generation, Retry, Usage
 from thinkcli.keys import DEFAULT_BASE_URL, KeyChoice
 from thinkcli.signals import TOP_K
@@ -165,11 +166,11 @@ class OpenAIBackend:
     def generate(self, messages: list[Message], params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"messages": messages, **self._body(params, chat=True)}
         text = "\n".join(m.get("content") or "" for m in messages)
-        return self._events(Job("chat/completions", body, text, n, True, params.seed, None, *_watch(params)), params.deadline)
+        return self._events(Job("chat/completions", body, text, n, True, params.seed, None, *_watch(params)), params)
 
     def complete(self, prompt: str, params: GenParams, n: int = 1) -> Iterator[Event]:
         body = {"prompt": prompt, **self._body(params, chat=False)}
-        return self._events(Job("completions", body, prompt, n, False, params.seed, None, *_watch(params)), params.deadline)
+        return self._events(Job("completions", body, prompt, n, False, params.seed, None, *_watch(params)), params)
 
     def has_template(self) -> bool:
         """Whether the server renders chat templates (llama.cpp's /apply-template); probed once."""
@@ -215,10 +216,11 @@ class OpenAIBackend:
         )
 
     def _body(self, params: GenParams, chat: bool) -> dict[str, Any]:
+        stream = params.stream or (params.logprobs and params.confidence_stop is not None)  # DeepConf stops mid-answer
         body: dict[str, Any] = {
             "model": self.name,
-            "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream": stream,
+            **({"stream_options": {"include_usage": True}} if stream else {}),
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -239,7 +241,8 @@ class OpenAIBackend:
 
     # -- one call: events out as they arrive ------------------------------------------
 
-    def _events(self, job: Job, deadline: float | None = None) -> Iterator[Event]:
+    def _events(self, job: Job, params: GenParams) -> Iterator[Event]:
+        deadline, cancel = params.deadline, params.cancel
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         job.emit = inbox.put
         finished = threading.Event()
@@ -251,6 +254,8 @@ class OpenAIBackend:
                     # A server that never answers, or sends keep-alives forever, ends here;
                     # leaving cancels the requests in flight.
                     raise DeadlineReached()
+                if cancel is not None and cancel.is_set():  # a whole answer sends no token to stop at
+                    raise CallCancelled()
                 try:
                     item = inbox.get(timeout=0.1)  # a timeout keeps Ctrl-C and the deadline deliverable
                 except queue.Empty:

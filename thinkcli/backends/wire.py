@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from thinkcli.backends import chunks, retries
+from thinkcli.backends import chunks, pool, retries
 from thinkcli.backends.sse import SSEParser
 from thinkcli.errors import BackendError, ModelUnavailable, ThinkError, UsageError
 from thinkcli.events import Generation, Retry, Usage
@@ -123,20 +123,23 @@ class Wire:
         self.dropped: set[str] = set()  # optional fields this server rejected
         self.renamed: dict[str, str] = {}  # fields this server wants under another name
         self.logprobs_ok = True  # until a server ignores or rejects the request for them
-        self._client: httpx.AsyncClient | None = None
+        self._connections: pool.Connections | None = None
+
+    def connections(self) -> pool.Connections:
+        if self._connections is None:  # made on the loop thread that uses it
+            self._connections = pool.Connections(self._timeout, self._transport)
+        return self._connections
 
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:  # made on the loop thread that uses it
-            self._client = httpx.AsyncClient(timeout=self._timeout, transport=self._transport, follow_redirects=False)
-        return self._client
+        return self.connections().client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._connections is not None:
+            await self._connections.aclose()
+            self._connections = None
 
-    def headers(self, keyed: bool = True) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream"}
+    def headers(self, keyed: bool = True, stream: bool = True) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream" if stream else "application/json"}
         if self._key is not None and keyed:
             headers["Authorization"] = "Bearer " + self._key.reveal()
         return headers
@@ -257,13 +260,13 @@ class Wire:
 
     async def open(self, path: str, body: dict, emit) -> httpx.Response:
         """POST until a 2xx answer: retry what may pass, raise what cannot."""
-        client = self.client()
+        connections = self.connections()
         url = f"{self.base_url}/{path}"
         attempt = 0
         while True:
             payload = {self.renamed.get(k, k): v for k, v in body.items() if k not in self.dropped}
             try:
-                resp = await client.send(client.build_request("POST", url, json=payload, headers=self.headers()), stream=True)
+                resp = await connections.post(url, payload, self.headers(stream=body.get("stream", True)))
             except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError):
                 raise UsageError(f"base URL {self.where} is not a usable http(s) URL; check --base-url") from None
             except httpx.TransportError as exc:

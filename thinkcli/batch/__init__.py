@@ -72,7 +72,7 @@ def run_batch(plan: Batch, backend, output: Output, *, concurrency: int = 16, or
     def work(task: Task) -> Done:
         row, opts = task.payload
         return attempt(lambda: thinkcli.run(row.question, model=backend, cancel=cancel, settings=plan.settings,
-                                            **{**opts, **ledger.caps(task.need)}),
+                                            stream=False, **{**opts, **ledger.caps(task.need)}),
                        lambda result: {"id": row.id, **result.as_dict()})
 
     if sink is not None:
