@@ -8,8 +8,9 @@ after a fixed delay and serves requests concurrently, so the figures measure the
   overhead  400 questions, --concurrency 32, 50 ms a request: ideal 0.63 s. Target: <= 2x ideal + start-up.
   start-up  think batch of one question against a server that answers at once.
 
-Each figure is the median of --repeats runs of the real CLI; "client CPU" is the think
-process's user + system time. --profile adds a cProfile of the overhead case run in-process,
+Each figure is the median of --repeats runs of the real CLI; "CPU" is the think
+process's user + system time, "server" the fault server's CPU over the same run (it shares
+the machine's cores), and the load average is printed beside them. --profile adds a cProfile of the overhead case run in-process,
 every thread (main, workers, the HTTP event loop) merged.
 
     python benchmarks/bench_batch_cli.py [--repeats 3] [--profile]
@@ -65,10 +66,24 @@ def bench_cmd(url: str, data: Path, concurrency: int) -> list[str]:
             "--concurrency", str(concurrency), "-m", "openai:fault-model", "--base-url", url, "--max-tokens", "16"]
 
 
-def median_run(cmd: list[str], env: dict, repeats: int) -> tuple[float, float, list[float]]:
-    runs = [timed(cmd, env) for _ in range(repeats)]
+def server_cpu(server: subprocess.Popen) -> float:
+    """The fault server's CPU seconds so far (Linux; 0 elsewhere): it shares the machine's cores."""
+    try:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def median_run(cmd: list[str], env: dict, repeats: int, server: subprocess.Popen | None = None):
+    """Median wall and client CPU of ``repeats`` runs, each run's wall, and the server's median CPU a run."""
+    runs, served = [], []
+    for _ in range(repeats):
+        before = server_cpu(server) if server else 0.0
+        runs.append(timed(cmd, env))
+        served.append(server_cpu(server) - before if server else 0.0)
     walls = [w for w, _ in runs]
-    return statistics.median(walls), statistics.median(c for _, c in runs), walls
+    return statistics.median(walls), statistics.median(c for _, c in runs), walls, statistics.median(served)
 
 
 def profile_overhead(url: str, src: Path, out: Path, top: int = 25) -> None:
@@ -141,6 +156,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="also profile the overhead case in-process")
     opts = ap.parse_args()
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "THINK_CONFIG_DIR": str(tmp / "config"),
@@ -150,36 +166,37 @@ def main() -> None:
         rows = []
         server, url = start_server(0.0)
         try:
-            startup, startup_cpu, _ = median_run(batch_cmd(url, questions(tmp / "one.jsonl", 1), tmp / "o.jsonl", 1),
-                                                 env, opts.repeats)
+            startup, startup_cpu, _, _ = median_run(
+                batch_cmd(url, questions(tmp / "one.jsonl", 1), tmp / "o.jsonl", 1), env, opts.repeats)
         finally:
             server.terminate()
         server, url = start_server(1.0)
         try:
             src = questions(tmp / "q64.jsonl", 64)
-            wall, cpu, walls = median_run(batch_cmd(url, src, tmp / "a.jsonl", 16), env, opts.repeats)
-            rows.append(("slow: batch 64 q, -c 16, 1 s/request", wall, cpu, 4.0, walls))
+            wall, cpu, walls, served = median_run(batch_cmd(url, src, tmp / "a.jsonl", 16), env, opts.repeats, server)
+            rows.append(("slow: batch 64 q, -c 16, 1 s/request", wall, cpu, 4.0, walls, served))
             data = questions(tmp / "d64.jsonl", 64, answers=True)
-            wall, cpu, walls = median_run(bench_cmd(url, data, 16), env, opts.repeats)
-            rows.append(("slow: bench 64 q, -c 16, 1 s/request", wall, cpu, 4.0, walls))
+            wall, cpu, walls, served = median_run(bench_cmd(url, data, 16), env, opts.repeats, server)
+            rows.append(("slow: bench 64 q, -c 16, 1 s/request", wall, cpu, 4.0, walls, served))
         finally:
             server.terminate()
         server, url = start_server(0.05)
         try:
             src = questions(tmp / "q400.jsonl", 400)
-            wall, cpu, walls = median_run(batch_cmd(url, src, tmp / "b.jsonl", 32), env, opts.repeats)
-            rows.append(("overhead: batch 400 q, -c 32, 50 ms/request", wall, cpu, 400 / 32 * 0.05, walls))
+            wall, cpu, walls, served = median_run(batch_cmd(url, src, tmp / "b.jsonl", 32), env, opts.repeats, server)
+            rows.append(("overhead: batch 400 q, -c 32, 50 ms/request", wall, cpu, 400 / 32 * 0.05, walls, served))
             if opts.profile:
                 os.environ.update(THINK_CONFIG_DIR=str(tmp / "config"), THINK_NO_HISTORY="1")
                 profile_overhead(url, src, tmp / "p.jsonl")
         finally:
             server.terminate()
     print(f"start-up (one question, server answering at once): {startup:.2f} s wall, {startup_cpu:.2f} s CPU; "
-          f"median of {opts.repeats}")
-    print(f"{'case':<46} {'wall':>7} {'CPU':>6} {'ideal':>6} {'wall/ideal':>10} {'(wall-start-up)/ideal':>22}  runs")
-    for name, wall, cpu, ideal, walls in rows:
+          f"median of {opts.repeats}; load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"{'case':<46} {'wall':>7} {'CPU':>6} {'server':>6} {'ideal':>6} {'wall/ideal':>10} "
+          f"{'(wall-start-up)/ideal':>22}  runs")
+    for name, wall, cpu, ideal, walls, served in rows:
         runs = " ".join(f"{w:.2f}" for w in walls)
-        print(f"{name:<46} {wall:>6.2f}s {cpu:>5.2f}s {ideal:>5.2f}s {wall / ideal:>10.2f} "
+        print(f"{name:<46} {wall:>6.2f}s {cpu:>5.2f}s {served:>5.2f}s {ideal:>5.2f}s {wall / ideal:>10.2f} "
               f"{(wall - startup) / ideal:>22.2f}  {runs}")
     slow = rows[0][1] / rows[0][3], rows[1][1] / rows[1][3]
     over = rows[2]
