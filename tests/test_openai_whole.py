@@ -97,6 +97,6 @@ def test_behind_a_proxy_requests_go_through_httpx_own_pool(monkeypatch):
 
     from thinkcli.backends import pool
 
-    assert isinstance(pool.Connections(httpx.Timeout(1.0)).transport, pool.Shards)
+    assert isinstance(pool.Connections(httpx.Timeout(1.0)).transport, pool.Lean)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
     assert pool.Connections(httpx.Timeout(1.0)).transport is None, "the client's proxy mounts would be skipped"

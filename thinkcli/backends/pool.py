@@ -1,4 +1,5 @@
-"""Connections to one server: many small httpx pools instead of one large one.
+"""Connections to one server: plain HTTP through ``http1.Lean``; https through many small
+httpx pools instead of one large one.
 
 httpcore's pool walks every connection it holds (an expiry check, two system
 calls each) every time a request starts or ends, and counts idle connections
@@ -17,6 +18,8 @@ import ssl
 import urllib.request
 
 import httpx
+
+from thinkcli.backends.http1 import Lean
 
 SHARD = 4  # requests in flight per pool
 KEEP_ALL = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -87,12 +90,13 @@ class Shards(httpx.AsyncBaseTransport):
 
 
 class Connections:
-    """One backend's way to its server: ``transport`` when given (tests), else sharded pools;
-    behind a proxy (HTTP_PROXY and friends) httpx's own pool, which routes through it."""
+    """One backend's way to its server: ``transport`` when given (tests), else the lean HTTP/1.1
+    transport for http:// over sharded pools for https://; behind a proxy (HTTP_PROXY and
+    friends) httpx's own pool, which routes through it."""
 
     def __init__(self, timeout: httpx.Timeout, transport: httpx.AsyncBaseTransport | None = None) -> None:
         proxied = transport is None and bool(urllib.request.getproxies())
-        self.transport = None if proxied else transport or Shards()
+        self.transport = None if proxied else transport or Lean(Shards())
         self.client = httpx.AsyncClient(timeout=timeout, transport=self.transport, limits=KEEP_ALL,
                                         follow_redirects=False)
         self._timeout = timeout.as_dict()
