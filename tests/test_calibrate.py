@@ -107,6 +107,24 @@ def test_choice_prefers_plain_majority_within_noise_and_respects_budgets():
     assert chosen["auto"].setting == Setting("direct", "majority", 8, probe=2)  # 30 <= 0.4 * 80
 
 
+def test_high_draws_the_whole_budget_with_the_stop_rule_the_calibration_picks():
+    # Half the draw (8 of 16) scores a little better than all 16: high still may draw 16, and
+    # takes the best rule and stop among the 16-sample plans; medium may take the 8.
+    def P(setting, correct, tokens):
+        return replay.Point(setting, correct, [tokens] * len(correct), ["a"] * len(correct))
+
+    points = [
+        P(Setting("direct", replay.GREEDY), [1.0] * 3 + [0.0] * 7, 10),
+        P(Setting("direct", "majority", 8), [1.0] * 7 + [0.0] * 3, 80),
+        P(Setting("direct", "majority", 16), [1.0] * 5 + [0.0] * 5, 160),
+        P(Setting("direct", "majority", 16, "beta:0.95"), [1.0] * 6 + [0.0] * 4, 120),
+    ]
+    chosen = replay.choose(points)
+    assert chosen["high"].setting == Setting("direct", "majority", 16, "beta:0.95")
+    # nothing fits in 0.35 * 120 tokens: medium takes the cheapest plan at least as accurate as low
+    assert chosen["medium"].setting == Setting("direct", "majority", 8)
+
+
 def test_knobs_and_split_are_what_presets_run():
     assert calibrate.knobs(Setting("direct", "weighted:self-certainty", 16), 0.4) == {
         "strategy": "vote", "samples": 16, "prompt_style": "direct", "temperature": 0.4,

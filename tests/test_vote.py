@@ -285,3 +285,28 @@ def test_budgets_stop_a_real_vote_and_keep_an_answer(think, embedded_model, flag
     assert f"stopped by {budget} budget" in proc.stderr.decode()
     if budget == "tokens":
         assert doc["usage"]["total_tokens"] <= 260 + 64  # at most the sample in flight runs over
+
+
+def test_votes_read_answers_against_the_question(fake):
+    # Sentences that restate a yes/no question vote as what they say; without the question
+    # "27 is not an even number" would vote as the number 27 and outvote the two plain "No"s' meaning.
+    fake.enqueue("Final answer: 27 is not an even number.", "Final answer: Yes", "Final answer: No, it is odd.",
+                 "Final answer: 27 is an odd number, not even.")
+    sink = ListSink()
+    result = engine.run(Request("Is 27 an even number? Answer yes or no.", strategy="vote", samples=4,
+                                plan_overrides={"round_size": 4, "confidence": 1.0}), sink, backend=fake)
+    assert result.votes == {"no": 3, "yes": 1}
+    assert result.answer == "27 is not an even number"
+    assert [d.key for d in sink.of(SampleDone)] == ["no", "yes", "no", "no"]
+
+
+def test_a_restated_question_does_not_vote(fake):
+    # "Ines shares 6 books among 2 friends" repeats the question's numbers: it abstains, and
+    # the one reply that computed something new wins instead of the echoed 2.
+    q = "Ines shares 6 books equally among 2 friends. How many books does each friend get?"
+    fake.enqueue("Final answer: Ines shares 6 books equally among 2 friends.",
+                 "Final answer: Ines shares 6 books among 2 friends.", "Final answer: 6 / 2 = 3 books each")
+    result = engine.run(Request(q, strategy="vote", samples=3, plan_overrides={"round_size": 3, "confidence": 1.0}),
+                        ListSink(), backend=fake)
+    assert result.votes == {"3": 1}
+    assert result.answer == "6 / 2 = 3 books each"

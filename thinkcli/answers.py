@@ -184,7 +184,7 @@ def code_key(answer: str) -> str | None:
     return "code:" + "\n".join(line for line in lines if line)
 
 
-def vote_key(answer: str | None) -> str | None:
+def vote_key(answer: str | None, question: str | None = None) -> str | None:
     """A key under which equal answers collide.
 
     >>> vote_key("391") == vote_key("The result is 391.") == vote_key("391.0") == vote_key("391 apples")
@@ -195,12 +195,17 @@ def vote_key(answer: str | None) -> str | None:
     True
     >>> vote_key("(B) because...") == vote_key("b") == vote_key("B.")
     True
-    >>> vote_key("Yes.") == vote_key("yes")
+    >>> vote_key("Yes.") == vote_key("yes") == vote_key("Yes, 12 is even.")
+    True
+    >>> vote_key("No, 27 is odd") == vote_key("False. 4 x 6 makes 24, not 25") == "no"
     True
     >>> vote_key("  Paris!! ") == vote_key("paris")
     True
     >>> vote_key("") is None
     True
+
+    With the ``question`` (see ``question_key``) a sentence that restates it keys as
+    what it answers: "27 is not an even number" answers "Is 27 even?" with no.
     """
     if answer is None:
         return None
@@ -214,8 +219,14 @@ def vote_key(answer: str | None) -> str | None:
     if choice and (len(text) <= 3 or text[1:3] in (") ", ". ", ": ", ")") or text[0] == "("):
         return "choice:" + choice.group(1).upper()
     words = re.sub(r"[^\w\s]", "", text.lower()).split()
-    if words and words[0] in _YES | _NO and len(words) <= 3:
+    if words and words[0] in _YES | _NO and (len(words) <= 3 or re.match(r"(?i)(yes|no|true|false)\b[,.;:!]", text)):
         return "yes" if words[0] in _YES else "no"
+    if question is not None:
+        return question_key(text, words, question)
+    return _plain_key(text, words)
+
+
+def _plain_key(text: str, words: list[str]) -> str | None:
     number = _number_in(text)
     if number is not None:
         key = number_key(number)
@@ -224,6 +235,57 @@ def vote_key(answer: str | None) -> str | None:
     if len(words) == 1 and words[0] in _WORDS:
         return str(_WORDS[words[0]])
     return " ".join(words) or None
+
+
+_YES_NO_QUESTION = re.compile(r"\b(?:yes or no|true or false)\b|^\s*(?:is|are|was|were|do|does|did|can|could|will|"
+                              r"would|should|has|have)\b", re.IGNORECASE)
+_OPTIONS = re.compile(r"(?:^|\s)\(?[A-Da-d]\)\s")
+_NEGATION = {"not", "no", "never", "isnt", "arent", "doesnt", "dont", "cannot", "cant", "wasnt", "neither", "nor"}
+_STOP = {"a", "an", "the", "is", "are", "was", "of", "to", "in", "it", "its", "and", "so", "answer", "final", "that",
+         "this", "be", "as", "for"}
+
+
+def question_key(text: str, words: list[str], question: str) -> str | None:
+    """The vote key of an answer read against its question (``vote_key`` has done letters and yes/no words).
+
+    - A yes/no question ("Is ...?", "... Answer yes or no.", "True or false: ...") answered
+      by a statement that restates it: no when the statement is negated, else yes.
+    - A number the question itself gave, inside a sentence, is a restatement, not an
+      answer: the sentence's last new number counts, and with none the sample abstains.
+    - Free text loses the words the question already said ("The capital of Greece is
+      Athens" -> "athens").
+
+    >>> q = "Is 27 an even number? Answer yes or no."
+    >>> vote_key("27 is not an even number.", q), vote_key("27 is indeed an even number", q)
+    ('no', 'yes')
+    >>> w = "Ines has 12 marbles. Grace gives Ines 13 more. How many marbles does Ines have now?"
+    >>> vote_key("Ines has 12 + 13 = 25 marbles.", w), vote_key("Ines has 12 marbles and gets 13.", w), vote_key("12", w)
+    ('25', None, '12')
+    >>> vote_key("The capital of Greece is Athens.", "What is the capital of Greece?")
+    'athens'
+    >>> c = "What is 3 * 6? A) 28 B) 21 C) 18 D) 12."
+    >>> vote_key("3 * 6 = 18", c), vote_key("It is 18.", c), vote_key("3 * 6 is 3 times 6", c)
+    ('18', '18', None)
+    """
+    qwords = set(re.sub(r"[^\w\s]", " ", question.lower()).split())
+    if _YES_NO_QUESTION.search(question):
+        content = [w for w in words if w not in _STOP and w not in _NEGATION]
+        if content and sum(w in qwords for w in content) * 2 >= len(content):
+            return "no" if _NEGATION & set(words) else "yes"
+    number = _number_in(text)
+    key = number_key(number) if number is not None else None
+    if key is not None:
+        stem = _OPTIONS.split(question, 1)[0]  # options are candidate answers, not restatements
+        given = {number_key(n) for n in _NUMBER.findall(stem)}
+        computed = "=" in text and number in _NUMBER.findall(text.rsplit("=", 1)[1])
+        if key in given and not computed and not _NUMBER.fullmatch(text.strip()):
+            fresh = [k for k in (number_key(n) for n in _NUMBER.findall(text)) if k is not None and k not in given]
+            return fresh[-1] if fresh else None
+        return key
+    if len(words) == 1 and words[0] in _WORDS:
+        return str(_WORDS[words[0]])
+    content = [w for w in words if w not in qwords and w not in _STOP]
+    return " ".join(content or words) or None
 
 
 class EarlyAnswer:

@@ -176,12 +176,14 @@ def is_correct(item: Item, answer: str | None, text: str, timeout: float = 10.0)
     False
     >>> is_correct(Item("6*7? A) 42 B) 48", "A", accept=("42",)), "42", "")
     True
+    >>> is_correct(Item("Is 27 even? Answer yes or no.", "no"), "27 is not an even number.", "")
+    True
     """
     if item.test is not None:
         return _passes_tests(item, answer or text, timeout)
     if item.verify is not None:
         return _passes_command(item, answer, text, timeout)
-    key = vote_key(answer)
+    key = vote_key(answer, item.question)  # read against the question: "27 is not even" says no
     if key is None:
         return False
     golds = {vote_key(a) for a in (item.answer, *item.accept)}

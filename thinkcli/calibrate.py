@@ -25,7 +25,7 @@ from thinkcli.errors import UsageError
 from thinkcli.events import Generation
 from thinkcli.replay import Question, Sample, Setting
 
-DRAW_VERSION = 1
+DRAW_VERSION = 2
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Draw:
     seed: int
     questions: list[Question] = field(default_factory=list)
     wall_s: float = 0.0
+    style_wall_s: dict[str, float] = field(default_factory=dict)  # prompt style -> seconds its draw took
 
     def signals(self) -> list[str]:
         """Signal names every sample of the draw carries."""
@@ -83,7 +84,8 @@ def signals_of(gen: Generation) -> dict[str, float]:
 
 def to_sample(item: Item, gen: Generation) -> Sample:
     answer = extract(gen.text).answer if gen.text.strip() else None
-    return Sample(vote_key(answer), is_correct(item, answer, gen.text), gen.usage.completion_tokens, signals_of(gen))
+    return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, signals_of(gen),
+                  answer[:200] if answer else None)
 
 
 def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: int, styles: Sequence[str],
@@ -98,6 +100,7 @@ def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: 
     total, done = len(items) * len(styles), 0
     questions = [Question(item.id, item.kind, {}) for item in items]
     for style in styles:
+        style_started = time.monotonic()
         for q, (item, question) in enumerate(zip(items, questions, strict=True)):
             if progress:
                 progress(done, total)
@@ -110,6 +113,7 @@ def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: 
                       if isinstance(e, Generation)]
             question.greedy[style] = to_sample(item, greedy[0])
             done += 1
+        result.style_wall_s[style] = round(time.monotonic() - style_started, 1)
     if progress:
         progress(total, total)
     result.questions = questions
@@ -289,7 +293,9 @@ def report(c: Calibration) -> str:
     d = c.draw
     lines = [f"{d.model}: {len(d.questions)} questions from {d.data} ({len(c.calibration)} calibrate, "
              f"{len(c.heldout)} held out), {d.samples} samples per style at temperature {d.temperature:g}, "
-             f"max {d.max_tokens} tokens; drawn in {d.wall_s:.0f} s", ""]
+             f"max {d.max_tokens} tokens; drawn in {d.wall_s:.0f} s"
+             + (f" ({', '.join(f'{k} {v:.0f} s' for k, v in d.style_wall_s.items())})" if len(d.style_wall_s) > 1 else ""),
+             ""]
     for style in d.styles:
         lines.append(f"{style}: coverage (some sample right) of {d.samples}: {_pct(replay.coverage(c.calibration, style, d.samples))}")
     lines += ["", "compute-optimal frontier on the calibration split (accuracy vs completion tokens per question):"]
@@ -322,7 +328,8 @@ def as_json(c: Calibration, profile_path: str | None) -> dict:
     return {"model": c.draw.model, "key": c.draw.model_key, "data": c.draw.data, "questions": len(c.draw.questions),
             "calibration_questions": len(c.calibration), "heldout_questions": len(c.heldout),
             "samples": c.draw.samples, "styles": c.draw.styles, "temperature": c.draw.temperature,
-            "draw_wall_s": round(c.draw.wall_s, 1), "profile": profile_path, "profile_knobs": c.profile()["effort"],
+            "draw_wall_s": round(c.draw.wall_s, 1),
+            "draw_wall_s_by_style": c.draw.style_wall_s, "profile": profile_path, "profile_knobs": c.profile()["effort"],
             "chosen": {k: point(p) for k, p in c.chosen.items()},
             "heldout": {k: point(p) for k, p in {**c.heldout_points, **c.baselines}.items()},
             "points": [point(p) | {"frontier": p.setting in frontier} for p in c.points]}

@@ -15,7 +15,17 @@ from typing import Any
 from thinkcli.accounting import Meter
 from thinkcli.answers import extract, vote_key
 from thinkcli.errors import BackendError, ThinkError, UsageError
-from thinkcli.events import BudgetStop, Event, Final, Notice, SampleDone, Sink, Usage, Vote
+from thinkcli.events import (
+    AnswerSeen,
+    BudgetStop,
+    Event,
+    Final,
+    Notice,
+    SampleDone,
+    Sink,
+    Usage,
+    Vote,
+)
 from thinkcli.meter import BudgetExhausted, Cancelled
 from thinkcli.request import Budgets, Request
 from thinkcli.strategies import voting
@@ -76,26 +86,29 @@ class Recorder:
     """Keeps what the strategy has finished, so an interrupted run can still answer; gives
     answers their vote key on the way, so no renderer normalises answers itself."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, key=vote_key) -> None:
         self.sink = sink
+        self.key = key  # answer -> vote key, read against the run's question (Problem.key)
         self.done: list[SampleDone] = []
 
     def emit(self, event: Event) -> None:
         if isinstance(event, SampleDone):
             if event.key is None:
-                event.key = vote_key(event.answer)
+                event.key = self.key(event.answer)
             self.done.append(event)
         elif isinstance(event, Vote) and event.leader_key is None and event.leader is not None:
-            event.leader_key = vote_key(event.leader)
+            event.leader_key = self.key(event.leader)
+        elif isinstance(event, AnswerSeen):
+            event.key = self.key(event.answer)
         self.sink.emit(event)
 
 
-def best_so_far(done: list[SampleDone], meter: Meter) -> Outcome:
+def best_so_far(done: list[SampleDone], meter: Meter, key=vote_key) -> Outcome:
     """The vote over finished samples, ties broken as the vote breaks them (by mean
     log-probability); else the longest partial text."""
     cands = [Candidate(d.sample, d.text, d.answer, d.usage.completion_tokens, d.score, mean_logprob=d.mean_logprob)
              for d in done]
-    buckets = voting.tally((c.sample, c.answer, c.mean_logprob) for c in cands)
+    buckets = voting.tally(((c.sample, c.answer, c.mean_logprob) for c in cands), key=key)
     top = voting.winner(buckets)
     if top is not None:
         winner = next(c for c in cands if c.sample in top.samples)
@@ -146,10 +159,10 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
                 "use an OpenAI-compatible model (-m openai:NAME) or drop the tools"
             )
         strategy = spec.load()
-        recorder = Recorder(sink)
+        problem = Problem(request.prompt, request.system, request.messages)
+        recorder = Recorder(sink, key=problem.key)
         meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request),
                       price_for=lambda other: _price_for(other, request), cancel=cancel, stream=stream)
-        problem = Problem(request.prompt, request.system, request.messages)
         verifier = verifier or _verifier_for(request, plan, meter)
         for text in getattr(verifier, "notices", ()):
             sink.emit(Notice(text))
@@ -160,15 +173,15 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
         except BudgetExhausted as stop:
             stopped_by = stop.budget
             sink.emit(BudgetStop(stop.budget, stop.detail))
-            outcome = stop.outcome or best_so_far(recorder.done, meter)
+            outcome = stop.outcome or best_so_far(recorder.done, meter, recorder.key)
         except KeyboardInterrupt as stop:
             interrupted = True
-            outcome = getattr(stop, "outcome", None) or best_so_far(recorder.done, meter)
+            outcome = getattr(stop, "outcome", None) or best_so_far(recorder.done, meter, recorder.key)
         except BackendError as failure:
             # A later call failed (server down mid-run): answer from what finished, if anything did.
             if not recorder.done:
                 raise
-            outcome = best_so_far(recorder.done, meter)
+            outcome = best_so_far(recorder.done, meter, recorder.key)
             outcome.notes.append(f"stopped early: {failure.message}")
             sink.emit(Notice(f"{failure.message}; answering from the {len(recorder.done)} finished sample(s)"))
         if not interrupted:

@@ -29,6 +29,7 @@ class Sample:
     correct: bool
     tokens: int  # completion tokens
     signals: dict[str, float] = field(default_factory=dict)
+    text: str | None = None  # the extracted answer as the sample wrote it (so a draw can be re-keyed)
 
 
 @dataclass
@@ -297,7 +298,9 @@ def _cheapest_reaching(pool: list[Point], floor: float, by_setting: dict[Setting
 def choose(points: Sequence[Point]) -> dict[str, Point]:
     """One point per effort level, from points scored on the calibration split.
 
-    low: the best single sample (greedy or sampled). high: the best plan without a probe.
+    low: the best single sample (greedy or sampled). high: the best plan without a probe
+    that may draw the whole budget (every sample of the draw): high effort keeps drawing
+    while the answer is uncertain, and the chosen stop rule ends it where it is settled.
     medium: the best within MEDIUM_SHARE of high's tokens. auto: the best probe-first plan
     within AUTO_SHARE of high's tokens. No level may be less accurate than low: when its
     budget holds no such plan it takes the cheapest plan that is (low's own plan at worst).
@@ -307,7 +310,8 @@ def choose(points: Sequence[Point]) -> dict[str, Point]:
     singles = [p for p in points if p.setting.samples == 1 and not p.setting.probe]
     low = chosen["low"] = max(singles, key=lambda p: (p.accuracy, -p.tokens_per_question))
     plain = [p for p in points if not p.setting.probe and p.setting.samples > 1]
-    high = _pick(plain, by_setting)
+    budget = max((p.setting.samples for p in plain), default=0)
+    high = _pick([p for p in plain if p.setting.samples == budget], by_setting)
     chosen["high"] = high = high if high is not None and high.accuracy >= low.accuracy else low
     cap = high.tokens_per_question
     for level, pool, share in (("medium", plain, MEDIUM_SHARE), ("auto", [p for p in points if p.setting.probe], AUTO_SHARE)):

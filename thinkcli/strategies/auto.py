@@ -65,7 +65,7 @@ def easy(ballot: Ballot, plan: Plan) -> tuple[bool, str]:
 
 
 def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
-    ballot = Ballot.for_plan(plan, futility=False)  # auto escalates while unsure; it does not give up
+    ballot = Ballot.for_plan(plan, futility=False, key=problem.key)  # auto escalates while unsure; it does not give up
     notes: list[str] = []
     probe = max(1, min(int(plan.extra.get("probe", PROBE)), plan.samples))
     try:

@@ -10,6 +10,7 @@ vote. ``vote``, ``auto`` and the verifier escalation all work on a Ballot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thinkcli.answers import extract, vote_key
@@ -33,20 +34,21 @@ class Ballot:
     threshold: float | None = None  # DeepConf online: group confidence below which a sample stops
     candidates: list[Candidate] = field(default_factory=list)
     drawn: int = 0  # samples requested so far
+    key: Callable[[str | None], str | None] = vote_key  # answer -> vote key (Problem.key: read against the question)
 
     @classmethod
-    def for_plan(cls, plan: Plan, futility: bool) -> Ballot:
+    def for_plan(cls, plan: Plan, futility: bool, key: Callable[[str | None], str | None] = vote_key) -> Ballot:
         """A ballot with the plan's rules. ``plan.extra["futility"]`` overrides ``futility``;
         ``--confidence 1`` asks for certainty, so it turns the early stops off too."""
         sure = plan.confidence >= 1.0
         futility = plan.extra.get("futility", futility and not sure)
         return cls(rule=plan.extra.get("stop_rule", "beta"), futility=futility,
                    esc_window=0 if sure else max(0, plan.esc_window), select=plan.select,
-                   online_warmup=max(0, plan.online_warmup), online_keep=plan.online_keep)
+                   online_warmup=max(0, plan.online_warmup), online_keep=plan.online_keep, key=key)
 
     @property
     def buckets(self) -> list[voting.Bucket]:
-        return voting.tally((c.sample, c.answer, c.mean_logprob) for c in self.candidates)
+        return voting.tally(((c.sample, c.answer, c.mean_logprob) for c in self.candidates), key=self.key)
 
     @property
     def confidence(self) -> float | None:
@@ -70,7 +72,7 @@ class Ballot:
         conf = voting.confidence(buckets, self.rule)
         if conf is not None and conf >= threshold:
             return f"leader's posterior {conf:.3f} >= {threshold:g}"
-        if self.esc_window and voting.window_agrees([vote_key(c.answer) for c in self.candidates], self.esc_window):
+        if self.esc_window and voting.window_agrees([self.key(c.answer) for c in self.candidates], self.esc_window):
             return f"the last {self.esc_window} samples agree (ESC)"
         if self.futility and voting.futile(buckets):
             answered = sum(b.count for b in buckets)
@@ -84,7 +86,7 @@ class Ballot:
         chosen = None
         answer = None
         if self.select and self.select != "majority":
-            picked, selection = apply_select(self.select, self.candidates, sink, notes)
+            picked, selection = apply_select(self.select, self.candidates, sink, notes, key=self.key)
             if picked is not None:
                 chosen, answer = picked.sample, picked.answer
         else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkcli import prompts
-from thinkcli.answers import extract
+from thinkcli.answers import extract, vote_key
 from thinkcli.candidate import Candidate
 from thinkcli.events import Generation, Notice, SampleDone
 from thinkcli.meter import GenParams, Message
@@ -23,6 +23,22 @@ class Problem:
     def messages(self, style: str) -> list[Message]:
         """The conversation for one fresh sample in the given prompt style."""
         return prompts.messages(self.question, style, self.system, self.conversation)
+
+    @property
+    def asked(self) -> str:
+        """The question as asked: the prompt, or a chat's last user turn."""
+        if self.question or not self.conversation:
+            return self.question
+        turns = [m.get("content") for m in self.conversation if m.get("role") == "user"]
+        return turns[-1] if turns and isinstance(turns[-1], str) else ""
+
+    def key(self, answer: str | None) -> str | None:
+        """An answer's vote key read against this question (``answers.vote_key``).
+
+        >>> Problem("Is 27 an even number? Answer yes or no.").key("27 is not an even number.")
+        'no'
+        """
+        return vote_key(answer, self.asked or None)
 
 
 @dataclass
@@ -99,20 +115,20 @@ def to_candidate(gen: Generation, sink=None, score: float | None = None) -> Cand
     return cand
 
 
-def apply_select(rule: str, cands: list[Candidate], sink, notes: list[str]) -> tuple[Candidate | None, dict[str, Any]]:
+def apply_select(rule: str, cands: list[Candidate], sink, notes: list[str],
+                 key=vote_key) -> tuple[Candidate | None, dict[str, Any]]:
     """The candidate a ``--select`` rule picks, and what ``--json`` reports of it (the rule and
     each answer's weight). A rule whose signal is missing (no log-probs) falls back to
     majority: one Notice line and a note say so."""
-    from thinkcli.answers import vote_key
     from thinkcli.select import select
     from thinkcli.strategies.voting import display
 
-    chosen = select(rule, cands, key=vote_key)
+    chosen = select(rule, cands, key=key)
     shown = {}
     for c in cands:
-        key = vote_key(c.answer)
-        if key is not None and key not in shown:
-            shown[key] = display(key, c.answer)
+        k = key(c.answer)
+        if k is not None and k not in shown:
+            shown[k] = display(k, c.answer)
     report: dict[str, Any] = {"rule": chosen.rule, "weights": {shown[k]: round(w, 6) for k, w in chosen.weights.items()}}
     if chosen.fallback:
         report["fallback"] = chosen.fallback

@@ -46,7 +46,7 @@ def best_of_n(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
             for gen in meter.draw(messages, plan.params(), plan.samples, label="best-of-n"):
                 judged(gen)
     if verifier is None and plan.select:
-        picked, selection = apply_select(plan.select, cands, sink, notes)
+        picked, selection = apply_select(plan.select, cands, sink, notes, key=problem.key)
         return Outcome(picked.answer if picked else None, cands, chosen=picked.sample if picked else None,
                        notes=notes, selection=selection)
     notes.extend(blind_note(cands))

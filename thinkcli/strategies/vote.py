@@ -28,7 +28,7 @@ __all__ = ["Ballot", "vote"]  # Ballot: where callers have long found it
 
 
 def vote(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
-    ballot = Ballot.for_plan(plan, futility=plan.futility)
+    ballot = Ballot.for_plan(plan, futility=plan.futility, key=problem.key)
     notes: list[str] = []
     if plan.temperature <= 0 and plan.samples > 1:
         notes.append("temperature 0: the samples will all agree")

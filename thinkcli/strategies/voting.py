@@ -51,20 +51,21 @@ def display(key: str, answer: str) -> str:
     return answer.strip()
 
 
-def tally(votes: Iterable[tuple[int, str | None, float | None]]) -> list[Bucket]:
+def tally(votes: Iterable[tuple[int, str | None, float | None]], key=vote_key) -> list[Bucket]:
     """Group ``(sample, answer, mean_logprob)`` votes by normalised answer, in order of first vote.
 
     Samples without an answer (or whose answer normalises to nothing) do not vote.
+    ``key`` maps an answer to its vote key (a question's ``Problem.key`` reads answers against it).
 
     >>> [(b.answer, b.count) for b in tally([(0, "12", None), (1, None, None), (2, "12.0", None), (3, "7", None)])]
     [('12', 2), ('7', 1)]
     """
     buckets: dict[str, Bucket] = {}
     for sample, answer, logprob in votes:
-        key = vote_key(answer)
-        if key is None:
+        k = key(answer)
+        if k is None:
             continue
-        bucket = buckets.setdefault(key, Bucket(key, display(key, answer)))
+        bucket = buckets.setdefault(k, Bucket(k, display(k, answer)))
         bucket.samples.append(sample)
         if logprob is not None:
             bucket.logprobs.append(logprob)
