@@ -113,18 +113,22 @@ def run_set(name: str, items: list[bench.Item], backend, seed: int, max_tokens: 
     rows = {}
     for preset in PRESETS:
         correct = tokens = drawn = 0
+        by_kind: dict[str, list[int]] = {}
         started = time.monotonic()
         plan = None
         for q, item in enumerate(items):
             result = run(request_for(preset, item.question, seed + bench.SEED_STRIDE * q, max_tokens), NullSink(),
                          backend=backend)
-            correct += bench.is_correct(item, result.answer, "")
+            right = bench.is_correct(item, result.answer, "")
+            correct += right
+            by_kind.setdefault(item.kind or "-", []).append(int(right))
             tokens += result.usage.completion_tokens
             drawn += result.samples_drawn
             plan = result.plan
         rows[preset] = {"accuracy": correct / len(items), "correct": correct, "questions": len(items),
                         "tokens_per_question": tokens / len(items), "samples_per_question": drawn / len(items),
-                        "wall_s": time.monotonic() - started, "plan": plan}
+                        "wall_s": time.monotonic() - started, "plan": plan,
+                        "by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())}}
         print(f"  {name} {preset}: {100 * correct / len(items):.1f}% at {tokens / len(items):.1f} tokens/q",
               file=sys.stderr, flush=True)
         if isinstance(backend, BatchReplay):
@@ -186,6 +190,7 @@ def main() -> int:
             plan = f"{p['strategy']} n={p['samples']} {p['prompt_style']} t={p['temperature']:g} {p.get('select') or ''}"
             print(f"  {preset:<15} {100 * r['accuracy']:6.1f}%  {r['tokens_per_question']:8.1f}  "
                   f"{r['samples_per_question']:9.2f}  {plan}")
+            print("      by kind: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["by_kind"].items()))
     print("\ntargets:")
     print("\n".join(targets(results)))
     if args.json_out:
