@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from thinkcli.answers import EarlyAnswer, vote_key
+from thinkcli.answers import EarlyAnswer
 from thinkcli.backends.base import estimate_tokens
 from thinkcli.errors import CallCancelled, DeadlineReached, ThinkError
 from thinkcli.events import AnswerSeen, Event, Generation, SampleStarted, Sink, Spend, Token, Usage
@@ -167,7 +167,7 @@ class Meter:
                     self.sink.emit(event)
                     seen = self.spotters[event.sample].feed(event.text)
                     if seen is not None:
-                        self.sink.emit(AnswerSeen(event.sample, seen, vote_key(seen)))
+                        self.sink.emit(AnswerSeen(event.sample, seen))  # the engine's Recorder keys it
                     self._check_running()
                 elif isinstance(event, Generation):
                     self.streaming_tokens -= len(self.partial.get(event.sample, []))

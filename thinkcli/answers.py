@@ -282,10 +282,7 @@ def question_key(text: str, words: list[str], question: str) -> str | None:
             fresh = [k for k in (number_key(n) for n in _NUMBER.findall(text)) if k is not None and k not in given]
             return fresh[-1] if fresh else None
         return key
-    if len(words) == 1 and words[0] in _WORDS:
-        return str(_WORDS[words[0]])
-    content = [w for w in words if w not in qwords and w not in _STOP]
-    return " ".join(content or words) or None
+    return _plain_key(text, [w for w in words if w not in qwords and w not in _STOP] or words)
 
 
 class EarlyAnswer:

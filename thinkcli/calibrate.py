@@ -85,7 +85,7 @@ def signals_of(gen: Generation) -> dict[str, float]:
 def to_sample(item: Item, gen: Generation) -> Sample:
     answer = extract(gen.text).answer if gen.text.strip() else None
     return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, signals_of(gen),
-                  answer[:200] if answer else None)
+                  answer)
 
 
 def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: int, styles: Sequence[str],

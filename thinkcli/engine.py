@@ -98,7 +98,7 @@ class Recorder:
             self.done.append(event)
         elif isinstance(event, Vote) and event.leader_key is None and event.leader is not None:
             event.leader_key = self.key(event.leader)
-        elif isinstance(event, AnswerSeen):
+        elif isinstance(event, AnswerSeen) and event.key is None:
             event.key = self.key(event.answer)
         self.sink.emit(event)
 

@@ -29,7 +29,7 @@ class Sample:
     correct: bool
     tokens: int  # completion tokens
     signals: dict[str, float] = field(default_factory=dict)
-    text: str | None = None  # the extracted answer as the sample wrote it (so a draw can be re-keyed)
+    text: str | None = None  # the extracted answer as the sample wrote it (so a draw can be re-keyed exactly)
 
 
 @dataclass

@@ -76,6 +76,16 @@ class _Body(httpx.AsyncByteStream):
         except (ConnectionError, OSError) as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
 
+    async def _exactly(self, size: int) -> AsyncIterator[bytes]:
+        """``size`` bytes of the body, in pieces of at most 64 KiB."""
+        left = size
+        while left > 0:
+            data = await self._read(self._conn.reader.read(min(left, 1 << 16)))
+            if not data:
+                raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+            left -= len(data)
+            yield data
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         reader = self._conn.reader
         if self._chunked:
@@ -91,15 +101,11 @@ class _Body(httpx.AsyncByteStream):
                     while (await self._read(reader.readline())).strip():  # trailers, then the blank line
                         pass
                     break
-                data = await self._read(reader.readexactly(size + 2))
-                yield data[:-2]
+                async for data in self._exactly(size):  # in pieces: the caller's byte cap sees each
+                    yield data
+                await self._read(reader.readexactly(2))  # the chunk's CRLF
         elif self._length is not None:
-            left = self._length
-            while left > 0:
-                data = await self._read(reader.read(min(left, 1 << 16)))
-                if not data:
-                    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-                left -= len(data)
+            async for data in self._exactly(self._length):
                 yield data
         else:  # no length: the body ends when the server closes the connection
             self._keep = False

@@ -24,21 +24,14 @@ class Problem:
         """The conversation for one fresh sample in the given prompt style."""
         return prompts.messages(self.question, style, self.system, self.conversation)
 
-    @property
-    def asked(self) -> str:
-        """The question as asked: the prompt, or a chat's last user turn."""
-        if self.question or not self.conversation:
-            return self.question
-        turns = [m.get("content") for m in self.conversation if m.get("role") == "user"]
-        return turns[-1] if turns and isinstance(turns[-1], str) else ""
-
     def key(self, answer: str | None) -> str | None:
-        """An answer's vote key read against this question (``answers.vote_key``).
+        """An answer's vote key read against this question (``answers.vote_key``); a chat's
+        question is its last user turn, which ``request.build_request`` puts in ``question``.
 
         >>> Problem("Is 27 an even number? Answer yes or no.").key("27 is not an even number.")
         'no'
         """
-        return vote_key(answer, self.asked or None)
+        return vote_key(answer, self.question or None)
 
 
 @dataclass
