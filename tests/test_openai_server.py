@@ -12,12 +12,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
+from tests.conftest import LLAMA_SERVER
 from thinkcli.backends.base import GenParams
 from thinkcli.backends.openai import OpenAIBackend
 from thinkcli.events import Generation, Token
@@ -37,7 +37,7 @@ def free_port() -> int:
 def llama_server(embedded_model, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model), "--host", "127.0.0.1",
+    cmd = [*LLAMA_SERVER, "--model", str(embedded_model), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
            "--interrupt_requests", "False"]  # by default a new request cuts the stream in flight
     with open(log, "wb") as out:

@@ -12,6 +12,7 @@ sample's slot is refilled by the next pending one without re-reading the prompt.
 from __future__ import annotations
 
 import ctypes
+import os
 import random
 from collections import deque
 from collections.abc import Iterator
@@ -52,12 +53,59 @@ def _init() -> None:
         _ready = True
 
 
+def cpu_has_amx(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU advertises Intel AMX tiles (Linux /proc/cpuinfo flags).
+
+    >>> cpu_has_amx("flags : fpu avx512f amx_bf16 amx_tile amx_int8"), cpu_has_amx("flags : fpu avx2")
+    (True, False)
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text("utf-8", "replace")
+        except OSError:
+            return False
+    return any(line.startswith("flags") and "amx_tile" in line.split() for line in cpuinfo.splitlines())
+
+
+def model_params():
+    """llama.cpp's model parameters, without its extra weight buffers on a CPU with AMX.
+
+    llama.cpp moves the weights into AMX tile buffers when the CPU advertises AMX, and
+    decoding then dies with SIGSEGV where the guest does not keep tile state (seen in
+    Firecracker VMs on Sapphire Rapids hosts). Plain CPU buffers decode the same tokens.
+    THINKCLI_LLAMA_AMX=1 keeps llama.cpp's choice (bare metal, where AMX works).
+    """
+    return _without_amx(L.llama_model_default_params())
+
+
+def _without_amx(params):
+    if cpu_has_amx() and os.environ.get("THINKCLI_LLAMA_AMX") != "1":
+        params.use_extra_bufts = False
+    return params
+
+
+def patch_llama_cpp() -> None:
+    """Make llama-cpp-python's own ``Llama`` (and its server) load models with ``model_params``
+    (for tests and benchmarks that run llama-cpp-python directly beside thinkcli)."""
+    import llama_cpp.llama_cpp as raw
+
+    if getattr(raw.llama_model_default_params, "_thinkcli", False):
+        return
+    default = raw.llama_model_default_params
+
+    def params():
+        return _without_amx(default())
+
+    params._thinkcli = True
+    raw.llama_model_default_params = params
+
+
 class Model:
     """A GGUF model loaded once per backend; contexts come and go around it."""
 
     def __init__(self, path: Path) -> None:
         _init()
-        params = L.llama_model_default_params()
+        params = model_params()
         self.ptr = L.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:
             raise ModelUnavailable(
