@@ -30,6 +30,8 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from thinkcli.backends.models import embedded_model_path
 from thinkcli import prompts
+from thinkcli.backends.llama_batch import patch_llama_cpp
+patch_llama_cpp()  # load the weights as thinkcli does (no AMX buffers on a CPU that has AMX)
 llm = Llama(model_path=str(embedded_model_path()), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
 tmpl = llm.metadata["tokenizer.chat_template"]
 fmt = Jinja2ChatFormatter(tmpl, eos_token="<|im_end|>", bos_token="")
