@@ -104,6 +104,24 @@ def test_choice_letters_agree(letter, shape, lower):
     assert vote_key(text) == f"choice:{letter}"
 
 
+@given(st.lists(st.integers(0, 999), min_size=2, max_size=4, unique=True), st.data(), st.booleans())
+def test_an_options_text_votes_for_its_letter(values, data, one_per_line):
+    """"18" and "C" are one answer to "... C) 18 ...", in either layout the dev sets use;
+    a number that is no option keeps its own key."""
+    letters = "ABCD"[:len(values)]
+    if one_per_line:
+        listed = "\n".join(f"({x.lower()}) {v}" for x, v in zip(letters, values, strict=True))
+        question = f"Which is the result?\n{listed}\nReply with (a), (b), (c) or (d)."
+    else:
+        listed = " ".join(f"{x}) {v}" for x, v in zip(letters, values, strict=True))
+        question = f"What is the result? {listed}. Answer with the letter."
+    i = data.draw(st.integers(0, len(values) - 1))
+    for said in (str(values[i]), f"The answer is {values[i]}.", letters[i], f"({letters[i].lower()})"):
+        assert vote_key(said, question) == f"choice:{letters[i]}"
+    other = data.draw(st.integers(1000, 2000))
+    assert vote_key(str(other), question) == str(other)
+
+
 _WORD = st.text(alphabet=string.ascii_lowercase, min_size=4, max_size=8)
 
 

@@ -222,7 +222,8 @@ def vote_key(answer: str | None, question: str | None = None) -> str | None:
     if words and words[0] in _YES | _NO and (len(words) <= 3 or re.match(r"(?i)(yes|no|true|false)\b[,.;:!]", text)):
         return "yes" if words[0] in _YES else "no"
     if question is not None:
-        return question_key(text, words, question)
+        key = question_key(text, words, question)
+        return option_letter(key, question) if key is not None else None
     return _plain_key(text, words)
 
 
@@ -235,6 +236,56 @@ def _plain_key(text: str, words: list[str]) -> str | None:
     if len(words) == 1 and words[0] in _WORDS:
         return str(_WORDS[words[0]])
     return " ".join(words) or None
+
+
+_OPTION_MARK = re.compile(r"(?:^|(?<=\s))\(?([A-Da-d])\)\s+")
+
+
+def options(question: str) -> dict[str, str]:
+    """The lettered options a question lists, as vote key -> ``choice:LETTER`` (an option
+    whose text keys like another's is left out: its text cannot say which letter it means).
+
+    >>> options("What is 3 * 6? A) 28 B) 21 C) 18 D) 12. Answer with the letter.")
+    {'28': 'choice:A', '21': 'choice:B', '18': 'choice:C', '12': 'choice:D'}
+    >>> options("Which city is the capital of Peru?\\n(a) Lima\\n(b) Quito\\nReply with (a) or (b).")
+    {'lima': 'choice:A', 'quito': 'choice:B'}
+    >>> options("Is 7 odd?")
+    {}
+    """
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for line in question.splitlines():
+        marks = list(_OPTION_MARK.finditer(line))
+        if len(marks) < 2 and not (marks and marks[0].start() == len(line) - len(line.lstrip())):
+            continue  # one option a line starts its line; "Reply with (a) or (b)." lists none
+        for i, m in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(line)
+            body = re.split(r"\.\s", line[m.end():end] + " ", maxsplit=1)[0]  # "12. Answer with..." -> "12"
+            body = _clean(body) if body.strip() else ""
+            key = _plain_key(body, re.sub(r"[^\w\s]", "", body.lower()).split()) if body else None
+            if key is None:
+                continue
+            if key in seen:
+                out.pop(key, None)
+            else:
+                out[key] = "choice:" + m.group(1).upper()
+            seen.add(key)
+    return out
+
+
+def option_letter(key: str, question: str) -> str:
+    """An answer that gives an option's text votes for that option's letter, so "18" and
+    "C" count as one answer to "... C) 18 ...".
+
+    >>> q = "What is 3 * 6? A) 28 B) 21 C) 18 D) 12. Answer with the letter."
+    >>> vote_key("18", q) == vote_key("C", q) == vote_key("The answer is 18.", q) == "choice:C"
+    True
+    >>> vote_key("19", q), vote_key("18", "What is 3 * 6?")
+    ('19', '18')
+    """
+    if key.startswith("choice:") or not _OPTION_MARK.search(question):
+        return key
+    return options(question).get(key, key)
 
 
 _YES_NO_QUESTION = re.compile(r"\b(?:yes or no|true or false)\b|^\s*(?:is|are|was|were|do|does|did|can|could|will|"
@@ -265,7 +316,7 @@ def question_key(text: str, words: list[str], question: str) -> str | None:
     'athens'
     >>> c = "What is 3 * 6? A) 28 B) 21 C) 18 D) 12."
     >>> vote_key("3 * 6 = 18", c), vote_key("It is 18.", c), vote_key("3 * 6 is 3 times 6", c)
-    ('18', '18', None)
+    ('choice:C', 'choice:C', None)
     """
     qwords = set(re.sub(r"[^\w\s]", " ", question.lower()).split())
     if _YES_NO_QUESTION.search(question):
