@@ -241,7 +241,7 @@ def paired_se(a: Point, b: Point) -> float:
 
 MEDIUM_SHARE = 0.35  # medium spends at most this share of high's tokens
 AUTO_SHARE = 0.4  # auto spends at most this share of high's tokens
-MARGIN_SE = 1.0  # a fancier rule must beat the simpler one by this many paired standard errors
+MARGIN_SE = 2.0  # a fancier rule must beat the simpler one by this many paired standard errors (cross-validated on the dev draw)
 
 
 def kind_deficit(p: Point, base: Point) -> float:
