@@ -1,12 +1,13 @@
 """The verify sandbox: a throw-away copy of the project where a user's command runs
 on model-written code.
 
-It owns everything that keeps that code away from the user's work: which files
-are copied (what git tracks plus untracked, non-ignored files, or the current
-directory outside git), how (reflinks where the filesystem has them, plain
-copies otherwise, never hard links), the environment (secrets removed), the
-process group with its wall-clock limit, and the truncated output. The user's
-tree and the git index are only ever read.
+It owns what that command can see and reach, and keeps it away from the user's work:
+which files are copied (what git tracks plus untracked, non-ignored files, or the
+current directory outside git), how (reflinks where the filesystem has them, plain
+copies otherwise, never hard links), which paths a candidate may write, and the
+environment (secrets and pointers to the user's git repository removed). The user's
+tree and the git index are only ever read. Running the command (its process group,
+wall-clock limit and truncated output) is ``process.py``'s.
 """
 
 from __future__ import annotations
@@ -15,20 +16,17 @@ import fcntl
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
-import threading
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from thinkcli.errors import UsageError
+from thinkcli.verify.process import RunResult, run_group
+from thinkcli.verify.process import group_alive as group_alive  # re-export: tests import it here
+from thinkcli.verify.process import truncate as truncate  # re-export: fix.py imports it here
 
-HEAD_BYTES = 6000  # output kept from the start of a run...
-TAIL_BYTES = 6000  # ...and from its end
 # What credential scanners (gitleaks, trufflehog, detect-secrets) treat as secrets, by name:
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "APIKEY", "API_KEY",
                 "ACCESS_KEY", "PRIVATE_KEY", "AUTH", "SESSION", "COOKIE", "SIGNING", "WEBHOOK")
@@ -54,19 +52,6 @@ GIT_LOCATORS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECT
                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX")
 MAX_PLAIN_FILES = 20_000  # outside git, the most files a copy may hold
 FICLONE = 0x40049409  # ioctl: share the source's blocks copy-on-write (btrfs, xfs, ...)
-
-
-@dataclass
-class RunResult:
-    exit_code: int | None  # None when the wall-clock limit killed the command
-    output: str  # stdout and stderr interleaved, head and tail kept
-    timed_out: bool
-    duration_s: float
-    truncated: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
 
 
 def is_secret(name: str, extra: Iterable[str] = (), value: str = "") -> bool:
@@ -103,24 +88,6 @@ def clean_env(environ: Mapping[str, str], extra_secrets: Iterable[str] = (), kee
     return {k: v for k, v in environ.items()
             if k not in GIT_LOCATORS and (k in kept or not is_secret(k, extra, v))}
 
-
-def truncate(data: bytes, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> str:
-    """Keep the head and the tail of long output, marking the cut.
-
-    >>> truncate(b"abcdefghij", head=2, tail=3)
-    'ab\\n[... 5 bytes cut ...]\\nhij'
-    >>> truncate(b"short")
-    'short'
-    """
-    if len(data) <= head + tail:
-        return data.decode("utf-8", "replace")
-    return _joined(data[:head], data[-tail:], len(data) - head - tail)
-
-
-def _joined(head: bytes, tail: bytes, cut: int) -> str:
-    if cut <= 0:
-        return (head + tail).decode("utf-8", "replace")
-    return head.decode("utf-8", "replace") + f"\n[... {cut} bytes cut ...]\n" + tail.decode("utf-8", "replace")
 
 
 def git(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -336,89 +303,3 @@ class Sandbox:
             if src.is_file() and not src.is_symlink():
                 shutil.copymode(src, dst)
         (work / self.subdir).mkdir(parents=True, exist_ok=True)
-
-
-def run_group(command: str, cwd: Path, env: dict[str, str], stdin_file: Path, timeout: float) -> RunResult:
-    """Run a shell command in its own process group; kill the whole group at ``timeout``
-    and whatever it left running when it ends. Output: head and tail of stdout+stderr."""
-    started = time.monotonic()
-    with open(stdin_file, "rb") as stdin:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=stdin,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    reader = _Capture(proc.stdout)
-    timed_out = False
-    try:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-    finally:
-        kill_group(proc.pid)  # also reaps children still running after the shell exited
-        proc.wait()
-        reader.join(2.0)  # a child that left the group could hold the pipe: don't wait on it
-    return RunResult(
-        None if timed_out else proc.returncode,
-        reader.text() + (f"\n[killed after {timeout:g} s]" if timed_out else ""),
-        timed_out,
-        time.monotonic() - started,
-        reader.total > HEAD_BYTES + TAIL_BYTES,
-    )
-
-
-def kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists (zombies aside)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-class _Capture:
-    """Reads a pipe to the end on a thread, keeping only the head and a rolling tail."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        try:
-            while chunk := self.stream.read1(65536):
-                self.total += len(chunk)
-                room = HEAD_BYTES - len(self.head)
-                if room > 0:
-                    self.head += chunk[:room]
-                    chunk = chunk[room:]
-                if chunk:
-                    self.tail += chunk
-                    del self.tail[:-TAIL_BYTES]
-        except (OSError, ValueError):
-            pass
-
-    def join(self, timeout: float) -> None:
-        self.thread.join(timeout)
-        if not self.thread.is_alive():
-            self.stream.close()
-
-    def text(self) -> str:
-        return _joined(bytes(self.head), bytes(self.tail), self.total - len(self.head) - len(self.tail))
-
