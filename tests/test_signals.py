@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.test_openai_unit import (
+from tests.openai_mock import (
     MESSAGES,
     backend,
     chat_chunk,
