@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 from thinkcli.backends.base import BACKENDS, Backend, BackendSpec, register_backend
 from thinkcli.errors import ModelUnavailable
@@ -16,6 +18,39 @@ BUILTIN = {
     "local": "thinkcli.backends.llama",
     "openai": "thinkcli.backends.openai",
 }
+
+
+def _httpx_without_its_cli() -> None:
+    """Keep ``import httpx`` from importing httpx's own command-line client.
+
+    httpx's ``__init__`` imports ``httpx._main`` for ``httpx.main``, and with it click,
+    pygments and rich's progress and syntax modules: about half of ``import httpx``, paid
+    by every remote run (encode/httpx#3547). Until httpx is imported, a stand-in module
+    takes its place; the real one loads the first time anything of it is used.
+    """
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main", "httpx's command-line client, loaded on first use")
+
+    def real():
+        if sys.modules.get("httpx._main") is stand_in:
+            del sys.modules["httpx._main"]
+        return importlib.import_module("httpx._main")
+
+    def main(*args, **kwargs):
+        return real().main(*args, **kwargs)
+
+    def attribute(name: str):  # PEP 562: any other name loads the real module (the import system's probes do not)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stand_in.main = main
+    stand_in.__getattr__ = attribute
+    sys.modules["httpx._main"] = stand_in
+
+
+_httpx_without_its_cli()
 
 
 def load(reference: str | None, settings: dict) -> Backend:
