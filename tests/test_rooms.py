@@ -20,7 +20,7 @@ LEVELS: dict[str, int] = {
     # the command line: a client of everything below
     "thinkcli.cli": 7, "thinkcli.cli_app": 7, "thinkcli.subcommands": 7, "thinkcli.models_cli": 7,
     "thinkcli.cli_batch": 7, "thinkcli.cli_bench": 7, "thinkcli.cli_options": 7, "thinkcli.__main__": 7,
-    "thinkcli.serve_command": 7,
+    "thinkcli.serve_command": 7, "thinkcli.cli_coerce": 7,
     # clients of the library face only (see FACE_ONLY)
     "thinkcli.serve": 6, "thinkcli.batch": 6,
     # the library face, and the engine's other clients

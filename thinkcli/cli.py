@@ -20,6 +20,7 @@ from thinkcli.cli_app import (  # noqa: F401 (app and fail are the CLI's public 
     Strategy,
     _version,
     app,
+    command_for,
     fail,
     handles_errors,
 )
@@ -174,7 +175,7 @@ def main() -> None:
                   file=sys.stderr)
             sys.exit(int(ExitStatus.USAGE))
     try:
-        code = app(prog_name="think", standalone_mode=False)
+        code = command_for(sys.argv[1:])(prog_name="think", standalone_mode=False)
     except _click_errors("NoArgsIsHelpError") as exc:  # `think config`: the help, as click means it
         print(exc.format_message(), file=sys.stderr)
         code = exc.exit_code
