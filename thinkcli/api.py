@@ -108,6 +108,14 @@ def worst_case(prompt: str, *, model, effort: str | None = None, samples: int | 
     return engine.worst_case(request, backend)
 
 
+def lookups_once():
+    """A context in which each loaded model's calibration profile and price are read once
+    rather than on every ``run``: for callers that ask many questions of one model (a batch)."""
+    from thinkcli import engine
+
+    return engine.lookups_once()
+
+
 _DONE = object()
 
 

@@ -329,8 +329,9 @@ def run_cells(items: list[Item], cells: list[Cell], backend, *, seed: int = 0, m
         concurrency = 1  # one llama.cpp context: questions take turns, each one's samples batched
     if sink is not None:
         sink.emit(BatchStarted(len(tasks), len(rows), concurrency))
-    summary = run_tasks(tasks, lambda task: _ask(task, backend, timeout, cancel), keep, concurrency=concurrency,
-                        ledger=ledger, sink=sink, cancel=cancel)
+    with engine.lookups_once():  # one model for every question: its profile and price are read once
+        summary = run_tasks(tasks, lambda task: _ask(task, backend, timeout, cancel), keep, concurrency=concurrency,
+                            ledger=ledger, sink=sink, cancel=cancel)
     return [_cell_result(cell, items, rows) for cell in cells], summary
 
 

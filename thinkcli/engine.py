@@ -8,6 +8,8 @@ and ends every run with one ``Final`` event.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,9 +145,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
     if backend is None:
         backend = load_backend(request)
     try:
-        from thinkcli import profiles
-
-        profile = profiles.for_backend(backend)
+        profile = _profile_of(backend)
         plan = plan_of(request, backend, profile)
         spec = strategies.spec(plan.strategy)
         if spec.raw_continuation and not backend.capabilities.raw_completion:
@@ -230,12 +230,16 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
             backend.close()
 
 
-def plan_of(request: Request, backend, profile=None) -> Plan:
-    """The request's effort preset on this model (and its calibration profile), with its overrides applied."""
-    from thinkcli import profiles, strategies
+_LOOK_UP = object()
+
+
+def plan_of(request: Request, backend, profile=_LOOK_UP) -> Plan:
+    """The request's effort preset on this model (and its calibration profile, looked up
+    unless given; None when the model has none), with its overrides applied."""
+    from thinkcli import strategies
 
     return strategies.plan_for(
-        request.effort, backend.model, profile or profiles.for_backend(backend), strategy=request.strategy,
+        request.effort, backend.model, _profile_of(backend) if profile is _LOOK_UP else profile, strategy=request.strategy,
         samples=request.samples, max_tokens=request.max_tokens, temperature=request.temperature,
         seed=request.seed, prompt_style=request.prompt_style, **request.plan_overrides,
     )
@@ -271,12 +275,58 @@ def worst_case(request: Request, backend) -> tuple[Usage, float | None]:
     return usage, (price(usage) if price is not None else None)
 
 
+# Inside lookups_once(): (kind, id(backend)) -> (backend, what was looked up for it).
+_once: dict | None = None
+_once_users = 0
+_once_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def lookups_once():
+    """Within it, each backend's calibration profile and price are looked up once, not per run.
+
+    A batch asks thousands of questions of one loaded model; looking the profile and the price
+    up for each one (a platformdirs call and three stat calls, each letting 30 threads fight
+    over the GIL) was a tenth of the client's work per question. A profile or price file
+    written while it runs applies from the next batch. Nested and concurrent uses share the
+    memo until the last one leaves.
+    """
+    global _once, _once_users
+    with _once_lock:
+        _once_users += 1
+        if _once is None:
+            _once = {}
+    try:
+        yield
+    finally:
+        with _once_lock:
+            _once_users -= 1
+            if not _once_users:
+                _once = None
+
+
+def _once_for(kind: str, backend, look_up):
+    memo = _once
+    if memo is None:
+        return look_up()
+    key = (kind, id(backend))
+    if key not in memo:
+        memo[key] = (backend, look_up())  # the backend is kept so its id is not reused meanwhile
+    return memo[key][1]
+
+
+def _profile_of(backend):
+    from thinkcli import profiles
+
+    return _once_for("profile", backend, lambda: profiles.for_backend(backend))
+
+
 def _price_for(backend, request: Request):
     if backend.capabilities.local:
         return None
     from thinkcli import pricing
 
-    price = pricing.price_function(backend.model, request.settings)
+    price = _once_for("price", backend, lambda: pricing.price_function(backend.model, request.settings))
     if request.budgets.max_cost is not None and price(Usage()) is None:  # an unknown price cannot bound spending
         raise UsageError(
             f"no price is known for model {backend.model}, so --max-cost cannot be enforced; "

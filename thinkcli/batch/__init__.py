@@ -38,23 +38,25 @@ def prepare(rows: list[Row], name: str, options: dict[str, Any], backend, settin
     """Check every row's options as ``think`` would (UsageError naming ``name:LINE``) and size its
     worst case when a batch-wide budget needs it. Rows whose id is in ``done`` are skipped."""
     import thinkcli
+    from thinkcli.api import lookups_once
 
     tasks, skipped = [], 0
-    for row in rows:
-        if row.key in done:
-            skipped += 1
-            continue
-        opts = {**options, **row.options}
-        try:
-            if budgets:
-                usage, cost = thinkcli.worst_case(row.question, model=backend, settings=settings, **opts)
-                need = Need(usage.total_tokens, cost)
-            else:
-                thinkcli.build_request(row.question, settings=settings, **opts)
-                need = Need(0)
-        except UsageError as exc:
-            raise UsageError(f"{name}:{row.line}: {exc.message}") from None
-        tasks.append(Task(len(tasks), row.id, need, (row, opts)))
+    with lookups_once():
+        for row in rows:
+            if row.key in done:
+                skipped += 1
+                continue
+            opts = {**options, **row.options}
+            try:
+                if budgets:
+                    usage, cost = thinkcli.worst_case(row.question, model=backend, settings=settings, **opts)
+                    need = Need(usage.total_tokens, cost)
+                else:
+                    thinkcli.build_request(row.question, settings=settings, **opts)
+                    need = Need(0)
+            except UsageError as exc:
+                raise UsageError(f"{name}:{row.line}: {exc.message}") from None
+            tasks.append(Task(len(tasks), row.id, need, (row, opts)))
     return Batch(tasks, skipped, options, settings)
 
 
@@ -77,5 +79,8 @@ def run_batch(plan: Batch, backend, output: Output, *, concurrency: int = 16, or
 
     if sink is not None:
         sink.emit(BatchStarted(len(plan.tasks), plan.skipped, concurrency))
-    return run_tasks(plan.tasks, work, output.write, concurrency=concurrency, ledger=ledger, sink=sink,
-                     cancel=cancel, ordered=ordered)
+    from thinkcli.api import lookups_once
+
+    with lookups_once():  # one model for every question: its profile and price are read once
+        return run_tasks(plan.tasks, work, output.write, concurrency=concurrency, ledger=ledger, sink=sink,
+                         cancel=cancel, ordered=ordered)
