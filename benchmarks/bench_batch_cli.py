@@ -13,7 +13,14 @@ process's user + system time, "server" the fault server's CPU over the same run 
 the machine's cores), and the load average is printed beside them. --profile adds a cProfile of the overhead case run in-process,
 every thread (main, workers, the HTTP event loop) merged.
 
-    python benchmarks/bench_batch_cli.py [--repeats 3] [--profile]
+Bytecode: the cases run the way this Python is set up. With PYTHONDONTWRITEBYTECODE set and
+no __pycache__ in the checkout (as in the development environment), every run compiles
+thinkcli's own modules again, which an installed copy does once. Start-up is printed both
+ways: as set up, and with bytecode cached (PYTHONPYCACHEPREFIX in a temporary directory,
+written by an unmeasured first run), as a user's Python runs it. --cached-bytecode runs
+every case that way too.
+
+    python benchmarks/bench_batch_cli.py [--repeats 3] [--profile] [--cached-bytecode]
 """
 
 from __future__ import annotations
@@ -155,6 +162,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="also profile the overhead case in-process")
+    ap.add_argument("--cached-bytecode", action="store_true",
+                    help="run every case with bytecode cached, as an installed copy runs (default: as this Python is set up)")
     opts = ap.parse_args()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,13 +172,20 @@ def main() -> None:
                "THINK_NO_HISTORY": "1"}
         for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NO_COLOR"):
             env.pop(name, None)
+        as_set_up = dict(env)
+        cached = {**env, "PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
+        cached.pop("PYTHONDONTWRITEBYTECODE", None)
         rows = []
         server, url = start_server(0.0)
         try:
-            startup, startup_cpu, _, _ = median_run(
-                batch_cmd(url, questions(tmp / "one.jsonl", 1), tmp / "o.jsonl", 1), env, opts.repeats)
+            one = batch_cmd(url, questions(tmp / "one.jsonl", 1), tmp / "o.jsonl", 1)
+            timed(one, cached)  # writes the cache; not counted
+            startups = {name: median_run(one, e, opts.repeats)[:2] for name, e in
+                        (("as set up", as_set_up), ("bytecode cached", cached))}
         finally:
             server.terminate()
+        env = cached if opts.cached_bytecode else as_set_up
+        startup = startups["bytecode cached" if opts.cached_bytecode else "as set up"][0]
         server, url = start_server(1.0)
         try:
             src = questions(tmp / "q64.jsonl", 64)
@@ -190,8 +206,12 @@ def main() -> None:
                 profile_overhead(url, src, tmp / "p.jsonl")
         finally:
             server.terminate()
-    print(f"start-up (one question, server answering at once): {startup:.2f} s wall, {startup_cpu:.2f} s CPU; "
-          f"median of {opts.repeats}; load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    dont_write = "PYTHONDONTWRITEBYTECODE=" + os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)") + ", " + \
+        ("a" if (ROOT / "thinkcli" / "__pycache__").is_dir() else "no") + " thinkcli/__pycache__"
+    print(f"start-up (one question, server answering at once), median of {opts.repeats}: "
+          + "; ".join(f"{name} {wall:.2f} s wall, {cpu:.2f} s CPU" for name, (wall, cpu) in startups.items())
+          + f" ({dont_write}); load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"cases run {'with bytecode cached' if opts.cached_bytecode else 'as this Python is set up'}")
     print(f"{'case':<46} {'wall':>7} {'CPU':>6} {'server':>6} {'ideal':>6} {'wall/ideal':>10} "
           f"{'(wall-start-up)/ideal':>22}  runs")
     for name, wall, cpu, ideal, walls, served in rows:
