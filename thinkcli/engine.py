@@ -285,11 +285,11 @@ _once_lock = threading.Lock()
 def lookups_once():
     """Within it, each backend's calibration profile and price are looked up once, not per run.
 
-    A batch asks thousands of questions of one loaded model; looking the profile and the price
-    up for each one (a platformdirs call and three stat calls, each letting 30 threads fight
-    over the GIL) was a tenth of the client's work per question. A profile or price file
-    written while it runs applies from the next batch. Nested and concurrent uses share the
-    memo until the last one leaves.
+    A batch asks thousands of questions of one loaded model; looking the profile (twice: a
+    platformdirs call and a stat each) and the price (a stat) up for each one, every system
+    call letting 30 threads fight over the GIL, was a tenth of the client's work per
+    question. A profile or price file written while it runs applies from the next batch.
+    Nested and concurrent uses share the memo until the last one leaves.
     """
     global _once, _once_users
     with _once_lock:
