@@ -252,6 +252,20 @@ def test_preset_honours_the_profile_and_json_plan_says_where_each_knob_came_from
     fake.enqueue(*[Reply("Final answer: 4")] * 5)
     result = engine.run(engine.Request("q", effort="medium"), NullSink(), backend=fake)
     assert result.plan["sources"]["samples"] == result.plan["sources"]["prompt_style"] == "default"
+    assert result.plan["sources"]["max_tokens"] == "default" and result.plan["max_tokens"] == 512
+
+
+def test_json_plan_sources_through_the_cli_name_the_built_in_default_and_the_config(think, embedded_model):
+    """On the embedded model with nothing set, max_tokens is the built-in default (it was
+    reported as a flag) and the shipped profile's knobs say profile; from THINK_MAX_TOKENS
+    it counts as a flag, as the README says."""
+    import json
+
+    plan = json.loads(think("What is 2+2?", "--json").stdout)["plan"]
+    assert plan["max_tokens"] == 512 and plan["sources"]["max_tokens"] == "default"
+    assert plan["sources"]["seed"] == "default" and plan["sources"]["strategy"] == "profile"
+    plan = json.loads(think("What is 2+2?", "--json", env={"THINK_MAX_TOKENS": "8"}).stdout)["plan"]
+    assert plan["max_tokens"] == 8 and plan["sources"]["max_tokens"] == "flag"
 
 
 def test_think_models_shows_which_models_are_calibrated(think, isolated_config):

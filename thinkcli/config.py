@@ -34,7 +34,7 @@ SCHEMA: dict[str, tuple[type, Any, str]] = {
     "effort": (str, "low", "default --effort"),
     "strategy": (str, None, "default --strategy (overrides the effort preset's)"),
     "samples": (int, None, "default --samples"),
-    "max_tokens": (int, 512, "completion tokens per sample"),
+    "max_tokens": (int, None, "completion tokens per sample (default: the preset's, 512)"),
     "temperature": (float, None, "sampling temperature"),
     "seed": (int, None, "random seed"),
     "system": (str, None, "system prompt"),

@@ -219,7 +219,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
                 "esc_window": plan.esc_window,
                 "online_warmup": plan.online_warmup,
                 "online_keep": plan.online_keep,
-                "sources": plan.sources,
+                "sources": sources_of(plan),
                 "profile": profile.get("source") if profile else None,
             },
         )
@@ -231,6 +231,22 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
 
 
 _LOOK_UP = object()
+
+
+REPORTED_KNOBS = ("strategy", "samples", "prompt_style", "max_tokens", "temperature", "confidence", "seed", "select",
+                  "futility", "esc_window", "online_warmup", "online_keep")
+
+
+def sources_of(plan: Plan) -> dict[str, str]:
+    """Where each knob ``--json``'s plan reports came from: flag, profile, or default (a knob
+    nothing set), then any other knob a profile or flag set (an auto probe, a round size).
+
+    >>> from thinkcli.strategies import plan_for
+    >>> src = sources_of(plan_for("low", "smollm2-135m", None, max_tokens=64))
+    >>> src["max_tokens"], src["seed"], src["temperature"]
+    ('flag', 'default', 'default')
+    """
+    return {**{k: plan.sources.get(k, "default") for k in REPORTED_KNOBS}, **plan.sources}
 
 
 def plan_of(request: Request, backend, profile=_LOOK_UP) -> Plan:
