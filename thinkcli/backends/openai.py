@@ -1,11 +1,14 @@
 """The remote backend: any OpenAI-compatible server (hosted API, vLLM, Ollama, llama.cpp) over httpx.
 
-Owns the conversation with the server: request bodies for /chat/completions and
-/completions, streaming (or whole answers, when no one reads the tokens as they come:
-``GenParams.stream``), ``n`` or up to ``parallel`` concurrent requests, retries
-with backoff, and the errors a user sees. Requests run as asyncio tasks on one
-event-loop thread per backend; ``generate()`` hands their events to the caller
-as they arrive, and closing it (or Ctrl-C) cancels what is in flight.
+Owns the backend itself: request bodies for /chat/completions and /completions,
+streaming (or whole answers, when no one reads the tokens as they come:
+``GenParams.stream``), the capabilities (log-probs, the /apply-template probe), the
+base URL and settings a model reference turns into, and the event-loop thread.
+Requests run as asyncio tasks on one event-loop thread per backend; ``generate()``
+hands their events to the caller as they arrive, and closing it (or Ctrl-C)
+cancels what is in flight, or a deadline ends it. How a call's samples are drawn
+(``n`` or up to ``parallel`` concurrent requests, what the server is seen to do)
+is ``fanout.py``; one request with its retries is ``wire.py``.
 Imported only when a remote model is used, so ``think --help`` never loads httpx.
 """
 
@@ -13,19 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import os
 import queue
 import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from thinkcli.backends import chunks, retries
+from thinkcli.backends import retries
 from thinkcli.backends.base import (
     BackendSpec,
     GenParams,
@@ -33,28 +34,24 @@ from thinkcli.backends.base import (
     estimate_tokens,
     register_backend,
 )
-from thinkcli.backends.wire import Job, RequestRejected, Wire
+from thinkcli.backends.fanout import FanOut, recall
+from thinkcli.backends.wire import Job, Wire
 from thinkcli.errors import BackendError, CallCancelled, DeadlineReached, ThinkError, UsageError
-from thinkcli.events import Event, Generation, Retry, Usage
+from thinkcli.events import Event
 from thinkcli.keys import DEFAULT_BASE_URL, KeyChoice
 from thinkcli.signals import TOP_K
 
 _END = object()
-AUTO_PARALLEL = 64  # samples sent at once to a server that ignores n, until it is seen to serve fewer
 COMPLETIONS_TOP_K = 5  # the most OpenAI's /completions returns
+
+
+def _positive(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _watch(params: GenParams) -> tuple[int, float | None]:
     """The DeepConf window and online-stop threshold a call's stream is watched with."""
     return params.window, params.confidence_stop if params.logprobs else None
-
-
-class SampleFailed(Exception):
-    """One sample is lost for good; the call goes on while other samples survive."""
-
-    def __init__(self, sample: int, error: ThinkError, wasted: Usage) -> None:
-        super().__init__(sample)
-        self.sample, self.error, self.wasted = sample, error, wasted
 
 
 class RemoteCapabilities:
@@ -77,7 +74,7 @@ class RemoteCapabilities:
         return self._backend.has_template()
 
 
-class OpenAIBackend:
+class OpenAIBackend(FanOut):  # FanOut (fanout.py): how a call's samples are drawn
     thread_safe = True  # requests from many threads share one event loop: a batch runs questions at once
 
     def __init__(
@@ -274,158 +271,6 @@ class OpenAIBackend:
             await self._draw_all(job)
         finally:
             finished.set()
-
-    async def _draw_all(self, job: Job) -> None:
-        done: dict[int, Generation] = {}
-        if job.n > 1 and self.n_supported is not False and "n" not in self.wire.dropped:
-            got = await self.wire.stream(job, list(range(job.n)), use_n=True)
-            for gen in got.gens.values():
-                done[gen.sample] = gen
-                job.emit(gen)
-            if got.fault is None:  # a whole answer with fewer choices: the server ignores n
-                self._learn_n(len(got.gens) == job.n and "n" not in self.wire.dropped)
-        missing = [i for i in range(job.n) if i not in done]
-        failures: list[SampleFailed] = []
-        if missing:
-            width = self.fan_out(len(missing))
-            gate = asyncio.Semaphore(width)
-            spans: dict[int, list[float]] = {}  # sample -> [first token, end], seconds since the fan-out
-            tasks = [asyncio.ensure_future(self._single(job, i, gate, spans)) for i in missing]
-            try:
-                for next_done in asyncio.as_completed(tasks):
-                    try:
-                        gen = await next_done
-                    except SampleFailed as failed:
-                        failures.append(failed)
-                        continue
-                    done[gen.sample] = gen
-                if len(missing) > 1 and not failures and self.parallel is None:  # the first `width` went together
-                    self._learn_concurrency(served_at_once(list(spans.values())), min(width, len(missing)))
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-        if failures and not done:
-            raise failures[0].error
-        for failed in sorted(failures, key=lambda f: f.sample):  # survivors answer; the lost are marked
-            job.emit(Generation(failed.sample, "", failed.wasted, finish_reason="error"))
-
-    def fan_out(self, samples: int) -> int:
-        """How many of a call's samples go at once when the server ignores n: --parallel when set,
-        else all of them (up to AUTO_PARALLEL), or one more than the server was seen to serve at
-        once (the one more queues, and shows when the server has grown)."""
-        if self.parallel is not None:
-            return self.parallel
-        return max(1, min(samples, self.concurrency + 1 if self.concurrency else AUTO_PARALLEL))
-
-    def _learn_concurrency(self, seen: int, sent: int) -> None:
-        """Fewer served at once than were sent is the server's limit; all of them sets none."""
-        limit = seen if seen < sent else None
-        if limit is not None and (self.concurrency is None or limit > self.concurrency):
-            self.concurrency = limit
-            if self.remember:
-                remember(self.base_url, concurrency=limit)
-        elif limit is None and self.concurrency is not None and sent > self.concurrency:
-            self.concurrency = None  # it served more than the remembered limit: that limit is gone
-            if self.remember:
-                remember(self.base_url, concurrency=None)
-
-    def _learn_n(self, supported: bool) -> None:
-        if supported != self.n_supported and self.remember:
-            remember(self.base_url, n=supported)  # the next run skips the probe
-        self.n_supported = supported
-
-    async def _single(self, job: Job, i: int, gate: asyncio.Semaphore, spans: dict[int, list[float]]) -> Generation:
-        """One sample in its own request; a broken stream is retried once. ``spans`` gets when
-        its first token and its end arrived, which tells how many requests the server serves at once."""
-        wasted = Usage()
-        start = time.monotonic()
-
-        def emit(event) -> None:
-            if i not in spans:
-                spans[i] = [time.monotonic() - start, 0.0]
-            job.emit(event)
-
-        mine = replace(job, emit=emit)
-        async with gate:
-            for attempt in range(2):
-                try:
-                    got = await self.wire.stream(mine, [i], use_n=False)
-                except RequestRejected:
-                    raise
-                except ThinkError as exc:
-                    raise SampleFailed(i, exc, wasted) from None
-                if got.fault is None and i in got.gens:
-                    gen = got.gens[i]
-                    gen.usage = gen.usage + wasted
-                    spans.setdefault(i, [time.monotonic() - start, 0.0])[1] = time.monotonic() - start
-                    job.emit(gen)
-                    return gen
-                for c in got.unfinished:  # the broken attempt's tokens were produced, and billed
-                    wasted = wasted + chunks.estimated_usage("", c, prompt_counted=True)
-                if attempt == 0:
-                    delay = retries.backoff(0, self.wire.rng.random())
-                    job.emit(Retry(round(delay, 2), got.fault or "broken stream"))
-                    await self.wire.sleep(delay)
-        raise SampleFailed(
-            i, BackendError(f"{self.where} broke the stream twice ({got.fault}); try again or lower --parallel"), wasted
-        )
-
-def served_at_once(spans: list[list[float]], slack: float = 0.1, grace: float = 0.05) -> int:
-    """How many requests, all sent at once, the server worked on together: those whose first
-    token came before the first of them ended (plus ``slack`` of that time and ``grace``
-    seconds, for a server that sends a whole answer at once and for thread scheduling).
-    A server that queues starts the next only as one ends. Errs high, never low: too many
-    requests only queue, too few would serialise a concurrent server.
-
-    >>> served_at_once([[0.1, 2.0], [0.12, 2.5], [0.1, 1.5]])           # all stream together
-    3
-    >>> served_at_once([[0.1, 1.0], [1.2, 2.1], [2.3, 3.2], [3.4, 4.3]])  # one at a time
-    1
-    >>> served_at_once([[1.0, 1.0], [1.01, 1.01], [2.0, 2.0], [2.02, 2.02]])  # two slots
-    2
-    """
-    ends = [end for _, end in spans if end > 0]
-    if not ends:
-        return len(spans)
-    limit = min(ends) * (1 + slack) + grace
-    return sum(1 for first, _ in spans if first <= limit)
-
-
-def _positive(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _memory_path():
-    from thinkcli.config import config_dir
-
-    return config_dir() / "servers.json"
-
-
-def recall(base_url: str) -> dict:
-    """What earlier runs learned about the server at ``base_url`` (e.g. whether it honours n)."""
-    try:
-        facts = json.loads(_memory_path().read_text("utf-8")).get(base_url.rstrip("/"), {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return facts if isinstance(facts, dict) else {}
-
-
-def remember(base_url: str, **facts) -> None:
-    """Best effort: a read-only config dir only costs the next run a probe."""
-    path = _memory_path()
-    try:
-        data = json.loads(path.read_text("utf-8")) if path.exists() else {}
-        if not isinstance(data, dict):
-            data = {}
-        data.setdefault(base_url.rstrip("/"), {}).update(facts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # one temp file per process and thread: concurrent runs, and a batch's threads, never share one
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
-        tmp.replace(path)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def base_url_for(ref, settings: dict, environ=None) -> str:
