@@ -205,23 +205,7 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
             local=meter.local,
             notes=outcome.notes,
             selection=outcome.selection,
-            plan={
-                "strategy": plan.strategy,
-                "samples": plan.samples,
-                "prompt_style": plan.prompt_style,
-                "max_tokens": plan.max_tokens,
-                "temperature": plan.temperature,
-                "confidence": plan.confidence,
-                "seed": plan.seed,
-                "select": plan.select,
-                # the stops that spend less (off unless a plan turns them on)
-                "futility": bool(plan.extra.get("futility", plan.futility)),
-                "esc_window": plan.esc_window,
-                "online_warmup": plan.online_warmup,
-                "online_keep": plan.online_keep,
-                "sources": sources_of(plan),
-                "profile": profile.get("source") if profile else None,
-            },
+            plan=plan_report(plan, profile),
         )
         sink.emit(Final(result))
         return result
@@ -230,23 +214,36 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
             backend.close()
 
 
-_LOOK_UP = object()
-
-
-REPORTED_KNOBS = ("strategy", "samples", "prompt_style", "max_tokens", "temperature", "confidence", "seed", "select",
-                  "futility", "esc_window", "online_warmup", "online_keep")
-
-
-def sources_of(plan: Plan) -> dict[str, str]:
-    """Where each knob ``--json``'s plan reports came from: flag, profile, or default (a knob
-    nothing set), then any other knob a profile or flag set (an auto probe, a round size).
+def plan_report(plan: Plan, profile: dict | None) -> dict[str, Any]:
+    """``--json``'s plan: the knobs that ran, where each came from (flag, profile, or default
+    for a knob nothing set, then any other knob a profile or flag set: an auto probe, a round
+    size), and the profile.
 
     >>> from thinkcli.strategies import plan_for
-    >>> src = sources_of(plan_for("low", "smollm2-135m", None, max_tokens=64))
+    >>> src = plan_report(plan_for("low", "smollm2-135m", None, max_tokens=64), None)["sources"]
     >>> src["max_tokens"], src["seed"], src["temperature"]
     ('flag', 'default', 'default')
     """
-    return {**{k: plan.sources.get(k, "default") for k in REPORTED_KNOBS}, **plan.sources}
+    knobs = {
+        "strategy": plan.strategy,
+        "samples": plan.samples,
+        "prompt_style": plan.prompt_style,
+        "max_tokens": plan.max_tokens,
+        "temperature": plan.temperature,
+        "confidence": plan.confidence,
+        "seed": plan.seed,
+        "select": plan.select,
+        # the stops that spend less (off unless a plan turns them on)
+        "futility": bool(plan.extra.get("futility", plan.futility)),
+        "esc_window": plan.esc_window,
+        "online_warmup": plan.online_warmup,
+        "online_keep": plan.online_keep,
+    }
+    return {**knobs, "sources": {**{k: plan.sources.get(k, "default") for k in knobs}, **plan.sources},
+            "profile": profile.get("source") if profile else None}
+
+
+_LOOK_UP = object()  # plan_of's default: look the backend's profile up
 
 
 def plan_of(request: Request, backend, profile=_LOOK_UP) -> Plan:
