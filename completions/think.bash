@@ -39,7 +39,7 @@ _think() {
                 --max-tokens) return ;;
                 --temperature|-t) return ;;
                 --seed) return ;;
-                --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
+                --prompt-style) COMPREPLY=($(compgen -W "direct steps program" -- "$cur")); return ;;
                 --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
                 --confidence) return ;;
                 --select) return ;;
@@ -70,7 +70,7 @@ _think() {
                 --max-tokens) return ;;
                 --temperature|-t) return ;;
                 --seed) return ;;
-                --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
+                --prompt-style) COMPREPLY=($(compgen -W "direct steps program" -- "$cur")); return ;;
                 --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
                 --confidence) return ;;
                 --select) return ;;
@@ -105,7 +105,7 @@ _think() {
                 --max-tokens) return ;;
                 --temperature|-t) return ;;
                 --seed) return ;;
-                --prompt-style) COMPREPLY=($(compgen -W "direct steps" -- "$cur")); return ;;
+                --prompt-style) COMPREPLY=($(compgen -W "direct steps program" -- "$cur")); return ;;
                 --strategy) COMPREPLY=($(compgen -W "cot vote auto best-of-n refine beam mcts budget" -- "$cur")); return ;;
                 --confidence) return ;;
                 --judge-model) return ;;

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from thinkcli import bench
+from thinkcli import bench, profiles
 from thinkcli.errors import UsageError
+from thinkcli.strategies import model_defaults
 
 # -- data ----------------------------------------------------------------------------
 
@@ -173,9 +174,12 @@ def test_bench_on_the_real_model(think, tmp_path, embedded_model):
     assert doc["questions"] == 2
     cells = {(c["strategy"], c["samples"]): c for c in doc["cells"]}
     assert set(cells) == {("cot", 1), ("vote", 2)}
+    # cot is effort low's strategy, so the profile's style; a vote is not, so the model's default style
+    styles = {"cot": profiles.shipped()[profiles.file_hash(embedded_model)]["effort"]["low"]["prompt_style"],
+              "vote": model_defaults("smollm2-135m")["prompt_style"]}
     for c in cells.values():
         assert c["total"] == 2 and 0 <= c["correct"] <= 2
-        assert c["completion_tokens"] > 0 and c["prompt_style"] == "direct"
+        assert c["completion_tokens"] > 0 and c["prompt_style"] == styles[c["strategy"]]
         assert [q["expected"] for q in c["questions"]] == ["4", "8"]
     assert 1 <= cells[("vote", 2)]["samples_drawn"] <= 4
     assert plot.read_bytes().startswith(b"\x89PNG")
@@ -187,7 +191,8 @@ def test_bench_humaneval_on_the_real_model(think, embedded_model):
     assert proc.returncode == 0, proc.stderr.decode()
     lines = proc.stdout.decode().splitlines()
     assert lines[0].split()[:4] == ["strategy", "samples", "style", "accuracy"]
-    assert lines[1].split()[:3] == ["cot", "1", "direct"] and "/1)" in lines[1]
+    style = profiles.shipped()[profiles.file_hash(embedded_model)]["effort"]["low"]["prompt_style"]
+    assert lines[1].split()[:3] == ["cot", "1", style] and "/1)" in lines[1]  # a program plan asks code directly
 
 
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):

@@ -39,7 +39,7 @@ LEVELS: dict[str, int] = {
     "thinkcli.jobs": 0,
     # pure types and helpers (stdlib only)
     "thinkcli.events": -1, "thinkcli.errors": -1, "thinkcli.answers": -1, "thinkcli.candidate": -1,
-    "thinkcli.files": -1, "thinkcli.inputs": -1, "thinkcli.patches": -1, "thinkcli.signals": -1,
+    "thinkcli.files": -1, "thinkcli.inputs": -1, "thinkcli.patches": -1, "thinkcli.signals": -1, "thinkcli.calc": -1,
 }
 # serve/ and batch reach the engine only through the face (and read events; files and jobs are stdlib-level).
 FACE = {"thinkcli", "thinkcli.api", "thinkcli.request", "thinkcli.errors", "thinkcli.events", "thinkcli.files",

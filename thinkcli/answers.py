@@ -288,7 +288,7 @@ def option_letter(key: str, question: str) -> str:
     return options(question).get(key, key)
 
 
-_YES_NO_QUESTION = re.compile(r"\b(?:yes or no|true or false)\b|^\s*(?:is|are|was|were|do|does|did|can|could|will|"
+YES_NO_QUESTION = re.compile(r"\b(?:yes or no|true or false)\b|^\s*(?:is|are|was|were|do|does|did|can|could|will|"
                               r"would|should|has|have)\b", re.IGNORECASE)
 _OPTIONS = re.compile(r"(?:^|\s)\(?[A-Da-d]\)\s")
 _NEGATION = {"not", "no", "never", "isnt", "arent", "doesnt", "dont", "cannot", "cant", "wasnt", "neither", "nor"}
@@ -319,7 +319,7 @@ def question_key(text: str, words: list[str], question: str) -> str | None:
     ('choice:C', 'choice:C', None)
     """
     qwords = set(re.sub(r"[^\w\s]", " ", question.lower()).split())
-    if _YES_NO_QUESTION.search(question):
+    if YES_NO_QUESTION.search(question):
         content = [w for w in words if w not in _STOP and w not in _NEGATION]
         if content and sum(w in qwords for w in content) * 2 >= len(content):
             return "no" if _NEGATION & set(words) else "yes"

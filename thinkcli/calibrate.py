@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from thinkcli import replay
-from thinkcli.answers import extract, vote_key
+from thinkcli.answers import vote_key
 from thinkcli.bench import SEED_STRIDE, Item, is_correct
+from thinkcli.calc import answer_in
 from thinkcli.errors import UsageError
 from thinkcli.events import Generation
 from thinkcli.replay import Question, Sample, Setting
@@ -82,8 +83,8 @@ def signals_of(gen: Generation) -> dict[str, float]:
     return out
 
 
-def to_sample(item: Item, gen: Generation) -> Sample:
-    answer = extract(gen.text).answer if gen.text.strip() else None
+def to_sample(item: Item, gen: Generation, style: str = "direct") -> Sample:
+    answer = answer_in(gen.text, style, item.question)
     return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, signals_of(gen),
                   answer)
 
@@ -108,10 +109,10 @@ def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: 
             params = GenParams(max_tokens=max_tokens, temperature=temperature, seed=seed + SEED_STRIDE * q)
             gens = sorted((e for e in backend.generate(messages, params, samples) if isinstance(e, Generation)),
                           key=lambda g: g.sample)
-            question.samples[style] = [to_sample(item, g) for g in gens]
+            question.samples[style] = [to_sample(item, g, style) for g in gens]
             greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1)
                       if isinstance(e, Generation)]
-            question.greedy[style] = to_sample(item, greedy[0])
+            question.greedy[style] = to_sample(item, greedy[0], style)
             done += 1
         result.style_wall_s[style] = round(time.monotonic() - style_started, 1)
     if progress:

@@ -50,7 +50,7 @@ def ask(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per sample \\[default: 512].", show_default=False)] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", "-t", min=0.0, max=5.0, help="Sampling temperature.", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed, for reproducible samples.", show_default=False)] = None,
-    prompt_style: Annotated[PromptStyle | None, typer.Option("--prompt-style", help="direct (just answer) or steps (reason step by step). Default: chosen per model.", show_default=False)] = None,
+    prompt_style: Annotated[PromptStyle | None, typer.Option("--prompt-style", help="direct (just answer), steps (reason step by step) or program (write the arithmetic; think computes it). Default: chosen per model.", show_default=False)] = None,
     strategy: Annotated[Strategy | None, typer.Option("--strategy", help="Strategy to run (overrides the effort preset's).", show_default=False)] = None,
     confidence: Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="vote/auto stop once the leading answer's posterior probability of being the majority reaches this; 1 turns early stops off except the lossless one \\[default: 0.95; 0.8 for small local models].", show_default=False)] = None,
     select: Annotated[str | None, typer.Option("--select", metavar="RULE", help="How vote, best-of-n and auto pick the final answer: majority, weighted:SIGNAL, filtered:SIGNAL[:KEEP], best:SIGNAL or borda:SIGNAL; signals: self-certainty, mean-logprob, inverse-perplexity, deepconf-mean, deepconf-lowest-group, deepconf-bottom-10 (README: Signals and --select).", show_default=False)] = None,

@@ -87,6 +87,7 @@ class Effort(str, Enum):
 class PromptStyle(str, Enum):
     direct = "direct"
     steps = "steps"
+    program = "program"
 
 
 def _strategy_choices(argv: list[str]) -> type[Enum]:

@@ -31,7 +31,7 @@ def bench_cmd(
     data: Annotated[str, typer.Argument(metavar="DATA", help="A .jsonl file, arith, or humaneval.")],
     strategy: Annotated[str, typer.Option("--strategy", help="Comma-separated strategies.")] = "cot,vote",
     samples: Annotated[str, typer.Option("--samples", "-n", help="Comma-separated sample counts.")] = "1,2,4,8",
-    prompt_style: Annotated[str | None, typer.Option("--prompt-style", help="Comma-separated prompt styles (direct,steps). Default: chosen per model.", show_default=False)] = None,
+    prompt_style: Annotated[str | None, typer.Option("--prompt-style", help="Comma-separated prompt styles (direct,steps,program). Default: chosen per model.", show_default=False)] = None,
     fixed: Annotated[bool, typer.Option("--fixed", help="vote draws all its samples in one round (no adaptive stop).")] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference (loaded once for the whole grid).", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.", show_default=False)] = None,
@@ -64,7 +64,7 @@ def bench_cmd(
 
     strategies_ = _csv(strategy, "--strategy", choices=tuple(STRATEGIES))
     counts = _csv(samples, "--samples", int)
-    styles = _csv(prompt_style, "--prompt-style", choices=("direct", "steps")) if prompt_style else [None]
+    styles = _csv(prompt_style, "--prompt-style", choices=("direct", "steps", "program")) if prompt_style else [None]
     if plot:
         bench.plot_check(plot)
     items = bench.load_items(data, limit)

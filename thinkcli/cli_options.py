@@ -19,7 +19,7 @@ Samples = Annotated[int | None, typer.Option("--samples", "-n", min=1, max=256, 
 MaxTokens = Annotated[int | None, typer.Option("--max-tokens", min=1, help="Completion tokens per sample \\[default: 512].", show_default=False)]
 Temperature = Annotated[float | None, typer.Option("--temperature", "-t", min=0.0, max=5.0, help="Sampling temperature.", show_default=False)]
 Seed = Annotated[int | None, typer.Option("--seed", help="Random seed, for reproducible samples.", show_default=False)]
-PromptStyleOpt = Annotated[PromptStyle | None, typer.Option("--prompt-style", help="direct (just answer) or steps (reason step by step). Default: chosen per model.", show_default=False)]
+PromptStyleOpt = Annotated[PromptStyle | None, typer.Option("--prompt-style", help="direct (just answer), steps (reason step by step) or program (write the arithmetic; think computes it). Default: chosen per model.", show_default=False)]
 StrategyOpt = Annotated[Strategy | None, typer.Option("--strategy", help="Strategy to run (overrides the effort preset's).", show_default=False)]
 Confidence = Annotated[float | None, typer.Option("--confidence", min=0.5, max=1.0, help="vote/auto stop once the leading answer's posterior probability of being the majority reaches this; 1 turns early stops off except the lossless one \\[default: 0.95; 0.8 for small local models].", show_default=False)]
 Judge = Annotated[bool, typer.Option("--judge", help="Score candidates with the answering model as judge (best-of-n, refine, beam, mcts).")]

@@ -25,7 +25,7 @@ else:  # pragma: no cover
 APP = "thinkcli"
 CHOICES = {
     "effort": ("low", "medium", "high", "auto"),
-    "prompt_style": ("direct", "steps", "plain"),  # plain: the question exactly as given (think serve's low)
+    "prompt_style": ("direct", "steps", "program", "plain"),  # plain: the question exactly as given (think serve's low)
 }
 
 # key -> (type, default, help)
@@ -38,7 +38,7 @@ SCHEMA: dict[str, tuple[type, Any, str]] = {
     "temperature": (float, None, "sampling temperature"),
     "seed": (int, None, "random seed"),
     "system": (str, None, "system prompt"),
-    "prompt_style": (str, None, "direct | steps (default: chosen per model)"),
+    "prompt_style": (str, None, "direct | steps | program (default: chosen per model)"),
     "select": (str, None, "default --select rule, e.g. weighted:self-certainty"),
     "threads": (int, None, "llama.cpp threads (default: physical cores)"),
     "context": (int, None, "llama.cpp context size cap in tokens"),

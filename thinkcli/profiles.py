@@ -133,8 +133,8 @@ def check(profile: Any, where: str) -> dict[str, Any]:
             value = knobs.get(name)
             if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
                 raise UsageError(f"{where}: effort.{level}.{name} has the wrong type ({value!r})")
-        if knobs.get("prompt_style") not in (None, "direct", "steps"):
-            raise UsageError(f"{where}: effort.{level}.prompt_style must be direct or steps")
+        if knobs.get("prompt_style") not in (None, "direct", "steps", "program"):
+            raise UsageError(f"{where}: effort.{level}.prompt_style must be direct, steps or program")
         if isinstance(knobs.get("samples"), int) and knobs["samples"] < 1:
             raise UsageError(f"{where}: effort.{level}.samples must be at least 1")
     return profile

@@ -84,7 +84,7 @@ def calibrate_cmd(
     data: Annotated[str, typer.Argument(metavar="DATA", help="A .jsonl file, dev, or arith.")] = "dev",
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference (loaded once).", show_default=False)] = None,
     samples: Annotated[int, typer.Option("--samples", "-n", min=2, max=64, help="Samples per question and prompt style.")] = 16,
-    styles: Annotated[str, typer.Option("--styles", help="Comma-separated prompt styles to draw (direct,steps).")] = "direct,steps",
+    styles: Annotated[str, typer.Option("--styles", help="Comma-separated prompt styles to draw (direct,steps,program).")] = "direct,steps,program",
     holdout: Annotated[float, typer.Option("--holdout", min=0.0, max=0.9, help="Share of each kind of question held out for reporting.")] = 0.3,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.", show_default=False)] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Completion tokens per sample.")] = 64,
@@ -99,7 +99,7 @@ def calibrate_cmd(
     from thinkcli import bench, calibrate, config, profiles
     from thinkcli.strategies import model_defaults
 
-    style_list = _csv(styles, "--styles", choices=("direct", "steps"))
+    style_list = _csv(styles, "--styles", choices=("direct", "steps", "program"))
     if plot:
         bench.plot_check(plot)
     settings = config.load()

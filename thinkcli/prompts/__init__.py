@@ -6,8 +6,11 @@ from functools import cache
 from importlib import resources
 
 from thinkcli.backends.base import Message
+from thinkcli.calc import computable
 
-STYLES = ("direct", "steps", "plain")  # plain: the question exactly as given, no instructions
+# plain: the question exactly as given, no instructions; program: the expression that computes
+# the answer, which thinkcli evaluates (calc.py), for questions with something to compute
+STYLES = ("direct", "steps", "program", "plain")
 
 
 @cache
@@ -27,9 +30,13 @@ def ask(question: str, style: str) -> str:
 
     >>> ask("2+2?", "plain")
     '2+2?'
+    >>> ask("Is 4 even? Answer yes or no.", "program") == ask("Is 4 even? Answer yes or no.", "direct")
+    True
     """
     if style not in STYLES:
         raise ValueError(f"unknown prompt style {style!r}")
+    if style == "program" and not computable(question):
+        style = "direct"
     return question if style == "plain" else render(style, question=question.strip())
 
 

@@ -130,7 +130,7 @@ def draw_round(problem: Problem, plan: Plan, meter, sink, ballot: Ballot, n: int
     ballot.drawn += n
     for event in meter.generate(problem.messages(plan.prompt_style), params, n, label=label):
         if isinstance(event, Generation):
-            ballot.candidates.append(to_candidate(event, sink))
+            ballot.candidates.append(to_candidate(event, sink, question=problem.question, style=plan.prompt_style))
     ballot.after_round(notes)
     sink.emit(Vote(ballot.votes(), _leader_answer(ballot), ballot.confidence))
 

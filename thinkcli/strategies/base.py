@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thinkcli import prompts
-from thinkcli.answers import extract, vote_key
+from thinkcli.answers import vote_key
+from thinkcli.calc import answer_in
 from thinkcli.candidate import Candidate
 from thinkcli.events import Generation, Notice, SampleDone
 from thinkcli.meter import GenParams, Message
@@ -40,7 +41,7 @@ class Plan:
 
     strategy: str = "cot"
     samples: int = 1
-    prompt_style: str = "steps"  # 'direct' | 'steps'
+    prompt_style: str = "steps"  # 'direct' | 'steps' | 'program' | 'plain'
     max_tokens: int = 512
     temperature: float = 0.7
     top_p: float = 0.95
@@ -88,10 +89,13 @@ class Outcome:
     selection: dict[str, Any] | None = None  # the rule of the final choice and each answer's weight
 
 
-def to_candidate(gen: Generation, sink=None, score: float | None = None) -> Candidate:
-    """Extract a generation's answer and announce it with SampleDone. A sample DeepConf online
-    stopped has no answer: it was cut off because it was unsure, and does not vote."""
-    answer = extract(gen.text).answer if gen.text.strip() and gen.finish_reason != "low-confidence" else None
+def to_candidate(gen: Generation, sink=None, score: float | None = None, question: str = "",
+                 style: str = "direct") -> Candidate:
+    """Read a generation's answer (as ``style`` asked ``question``: calc.answer_in) and announce it
+    with SampleDone. A sample DeepConf online stopped has no answer: it was cut off because it
+    was unsure, and does not vote."""
+    answer = (answer_in(gen.text, style, question)
+              if gen.finish_reason != "low-confidence" else None)
     cand = Candidate(
         gen.sample,
         gen.text,

@@ -29,7 +29,7 @@ def best_of_n(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     notes: list[str] = []
 
     def judged(gen) -> Candidate:
-        cand = scored_candidate(checker, problem.question, gen, sink)
+        cand = scored_candidate(checker, problem.question, gen, sink, plan.prompt_style)
         cands.append(cand)
         return cand
 

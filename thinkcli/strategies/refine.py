@@ -63,8 +63,8 @@ def refine(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     notes: list[str] = []
     history: list[str] = []  # earlier (attempt, review) pairs, as Self-Refine keeps them
 
-    def scored(gen) -> Candidate:
-        cand = scored_candidate(checker, problem.question, gen, sink)
+    def scored(gen, style: str = "direct") -> Candidate:  # revisions answer as the revise prompt asks
+        cand = scored_candidate(checker, problem.question, gen, sink, style)
         versions.append(cand)
         return cand
 
@@ -72,7 +72,7 @@ def refine(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     with anytime(lambda: outcome_of(versions, notes, prefer_later=True)):
         sink.emit(RoundStarted("draft"))
         [gen] = meter.draw(problem.messages(plan.prompt_style), plan.params(), 1, label="draft")
-        current = scored(gen)
+        current = scored(gen, plan.prompt_style)
         settled = False  # the critique found nothing to fix
         for r in range(1, plan.rounds + 1):
             if current.verdict.passed:

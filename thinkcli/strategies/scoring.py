@@ -28,10 +28,10 @@ def score(verifier, question: str, cand: Candidate, sink) -> vbase.Verdict:
     return verdict
 
 
-def scored_candidate(verifier, question: str, gen, sink) -> Candidate:
-    """A generation as a candidate with its verdict, announced with its score: SampleDone
-    carries the score, so it comes after the verdict."""
-    cand = to_candidate(gen)
+def scored_candidate(verifier, question: str, gen, sink, style: str = "direct") -> Candidate:
+    """A generation (asked in prompt ``style``) as a candidate with its verdict, announced with
+    its score: SampleDone carries the score, so it comes after the verdict."""
+    cand = to_candidate(gen, question=question, style=style)
     score(verifier, question, cand, sink)
     sink.emit(SampleDone(gen.sample, cand.answer, gen.usage, cand.score, gen.text, mean_logprob=cand.mean_logprob))
     return cand
