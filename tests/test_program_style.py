@@ -129,3 +129,11 @@ def test_the_embedded_model_answers_by_the_expression_it_wrote(think, embedded_m
         assert sample["answer"] == calc.answer_in(sample["text"], "program", WORD)
     assert any(calc.evaluate(s["text"]) for s in out["samples"]), [s["text"] for s in out["samples"]]
     assert out["answer"] in {s["answer"] for s in out["samples"]}
+
+
+def test_the_command_line_offers_the_styles_the_rest_accepts():
+    from thinkcli import config
+    from thinkcli.cli_app import PromptStyle
+
+    assert tuple(s.value for s in PromptStyle) == config.PROMPT_STYLES
+    assert prompts.STYLES == (*config.PROMPT_STYLES, "plain")

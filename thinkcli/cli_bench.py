@@ -64,7 +64,7 @@ def bench_cmd(
 
     strategies_ = _csv(strategy, "--strategy", choices=tuple(STRATEGIES))
     counts = _csv(samples, "--samples", int)
-    styles = _csv(prompt_style, "--prompt-style", choices=("direct", "steps", "program")) if prompt_style else [None]
+    styles = _csv(prompt_style, "--prompt-style", choices=config.PROMPT_STYLES) if prompt_style else [None]
     if plot:
         bench.plot_check(plot)
     items = bench.load_items(data, limit)

@@ -23,9 +23,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP = "thinkcli"
+PROMPT_STYLES = ("direct", "steps", "program")  # what a sample can be asked in (prompts/): flags, profiles, grids
 CHOICES = {
     "effort": ("low", "medium", "high", "auto"),
-    "prompt_style": ("direct", "steps", "program", "plain"),  # plain: the question exactly as given (think serve's low)
+    "prompt_style": (*PROMPT_STYLES, "plain"),  # plain: the question exactly as given (think serve's low)
 }
 
 # key -> (type, default, help)

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from thinkcli.config import PROMPT_STYLES
 from thinkcli.errors import UsageError
 
 EFFORT_LEVELS = ("low", "medium", "high", "auto")
@@ -133,8 +134,9 @@ def check(profile: Any, where: str) -> dict[str, Any]:
             value = knobs.get(name)
             if value is not None and (not isinstance(value, typ) or (typ is int and isinstance(value, bool))):
                 raise UsageError(f"{where}: effort.{level}.{name} has the wrong type ({value!r})")
-        if knobs.get("prompt_style") not in (None, "direct", "steps", "program"):
-            raise UsageError(f"{where}: effort.{level}.prompt_style must be direct, steps or program")
+        if knobs.get("prompt_style") not in (None, *PROMPT_STYLES):
+            raise UsageError(f"{where}: effort.{level}.prompt_style must be {', '.join(PROMPT_STYLES[:-1])} "
+                             f"or {PROMPT_STYLES[-1]}")
         if isinstance(knobs.get("samples"), int) and knobs["samples"] < 1:
             raise UsageError(f"{where}: effort.{level}.samples must be at least 1")
     return profile

@@ -99,7 +99,7 @@ def calibrate_cmd(
     from thinkcli import bench, calibrate, config, profiles
     from thinkcli.strategies import model_defaults
 
-    style_list = _csv(styles, "--styles", choices=("direct", "steps", "program"))
+    style_list = _csv(styles, "--styles", choices=config.PROMPT_STYLES)
     if plot:
         bench.plot_check(plot)
     settings = config.load()

@@ -7,10 +7,11 @@ from importlib import resources
 
 from thinkcli.backends.base import Message
 from thinkcli.calc import computable
+from thinkcli.config import CHOICES
 
 # plain: the question exactly as given, no instructions; program: the expression that computes
 # the answer, which thinkcli evaluates (calc.py), for questions with something to compute
-STYLES = ("direct", "steps", "program", "plain")
+STYLES = CHOICES["prompt_style"]
 
 
 @cache
