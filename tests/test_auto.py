@@ -62,6 +62,24 @@ def test_probe_size_is_a_plan_knob(fake):
     assert path(sink) == ["probe ×3", "vote ≤5"]
 
 
+def test_greedy_probe_asks_the_greedy_reply_first_and_stops_when_a_sample_agrees(fake):
+    fake.enqueue(*finals("6", "6"))
+    out, sink = run(auto, fake, samples=8, temperature=0.4, extra={"probe_greedy": True})
+    assert [(c.n, c.params.temperature) for c in fake.calls] == [(1, 0.0), (1, 0.4)]
+    assert path(sink) == ["probe: greedy + 1"] and out.answer == "6"
+    assert out.notes[:2] == ["probe: 2 samples, the first greedy", "the 2 probe samples agree; stopped"]
+
+
+def test_greedy_probe_that_disagrees_votes_on_with_the_greedy_reply_counted(fake):
+    # greedy 7, the sample 8: unsure; one round of 2 at 0.8 and 7 leads 3-1 (0.81 >= 0.8)
+    fake.enqueue(*finals("7", "8", "7", "7"))
+    out, sink = run(auto, fake, samples=8, temperature=0.4, confidence=0.8, round_size=2,
+                    extra={"probe_greedy": True})
+    assert [(c.n, c.params.temperature) for c in fake.calls] == [(1, 0.0), (1, 0.4), (2, 0.4)]
+    assert path(sink) == ["probe: greedy + 1", "vote ≤8"]
+    assert out.answer == "7" and out.votes == {"7": 3, "8": 1}
+
+
 def test_disagreement_escalates_to_an_adaptive_vote(fake):
     # after 2: (1,1); 4: (3,1) = 0.81; 6: (5,1) = 0.94; 8: (7,1) = 0.98 >= 0.95
     fake.enqueue(*finals("1", "2", "1", "1", "1", "1", "1", "1"))
@@ -162,8 +180,10 @@ def test_auto_on_the_embedded_model(think, embedded_model):
     assert proc.returncode == 0, proc.stderr.decode()
     doc = json.loads(proc.stdout)
     assert doc["strategy"] == "auto"
-    assert doc["notes"][0] == "probe: 2 samples"
-    assert 2 <= len(doc["samples"]) <= 8
+    # the shipped profile's auto: the probe (greedy-first where the profile says so), then up to its samples
+    greedy = doc["plan"].get("probe_greedy", False)
+    assert doc["notes"][0] == "probe: 2 samples" + (", the first greedy" if greedy else "")
+    assert 2 <= len(doc["samples"]) <= doc["plan"]["samples"]
     assert doc["answer"] in [s["answer"] for s in doc["samples"]]
 
 

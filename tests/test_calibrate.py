@@ -85,6 +85,20 @@ def test_adaptive_stop_and_auto_probe_replay():
     assert (hard.correct, hard.tokens) == ([1.0], [40.0])
 
 
+def test_anchored_probe_replay_puts_the_greedy_reply_first_in_every_block():
+    q = Question("q", "x", {"direct": [S("9"), S("9"), S("7"), S("9")]}, {"direct": S("7")})
+    # a sampled probe (9, 9) agrees on the wrong answer and stops there
+    plain = replay.evaluate(Setting("direct", "majority", 4, probe=2), [q])
+    assert (plain.correct, plain.tokens) == ([0.0], [20.0])
+    # anchored: greedy + 3 samples (7, 9, 9, 7); the probe (7, 9) disagrees, so all 4 are drawn and
+    # the 2-2 tie (equal log-probs) goes to the earliest answer, the greedy reply's
+    four = replay.evaluate(Setting("direct", "majority", 4, probe=2, anchor=True), [q])
+    assert (four.correct, four.tokens) == ([1.0], [40.0])
+    assert Setting("direct", "majority", 4, probe=2, anchor=True).label == "direct majority n=4 probe=greedy+1"
+    knobs = calibrate.knobs(Setting("direct", "majority", 8, "beta:0.8", probe=2, anchor=True), 0.4)
+    assert (knobs["strategy"], knobs["probe"], knobs["probe_greedy"], knobs["round_size"]) == ("auto", 2, True, 2)
+
+
 def test_choice_prefers_plain_majority_within_noise_and_respects_budgets():
     def P(setting, correct, tokens):
         return replay.Point(setting, correct, [tokens] * len(correct), ["a"] * len(correct))
@@ -349,6 +363,22 @@ def test_auto_spends_by_estimated_difficulty_from_agreement_and_confidence():
     assert [c.n for c in fake.calls[1:]] == [2, 4] and result.answer == "5"
     assert any("the probe agrees but is unsure" in n for n in result.notes)
     assert result.plan["sources"]["samples"] == "profile"
+
+
+def test_a_profiles_greedy_probe_asks_temperature_zero_first_and_json_shows_the_knob():
+    from thinkcli import engine, profiles
+    from thinkcli.events import NullSink
+
+    auto = {"strategy": "auto", "samples": 4, "prompt_style": "direct", "temperature": 0.4, "probe": 2,
+            "probe_greedy": True, "round_size": 2, "confidence": 1.0}
+    profiles.save({**PROFILE, "effort": {"auto": auto}})
+    fake = FakeBackend()
+    # the greedy reply says 4, the sample 5: not easy, so the other 2 samples are drawn; 5 wins 3-1
+    fake.enqueue(*[Reply(f"Final answer: {a}", [-0.5]) for a in ("4", "5", "5", "5")])
+    result = engine.run(engine.Request("q", effort="auto"), NullSink(), backend=fake)
+    assert [(c.n, c.params.temperature) for c in fake.calls] == [(1, 0.0), (1, 0.4), (2, 0.4)]
+    assert result.answer == "5" and result.votes == {"4": 1, "5": 3}
+    assert result.plan["probe_greedy"] is True and result.plan["sources"]["probe_greedy"] == "profile"
 
 
 def test_shipped_profile_is_the_embedded_models_and_the_readme_table_shows_it(embedded_model):

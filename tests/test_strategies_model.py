@@ -115,3 +115,17 @@ def test_a_missing_judge_model_is_a_one_line_unavailable_error(think, embedded_m
     assert proc.returncode == 3
     assert proc.stderr.decode().strip() == f"think: error: no model at {missing}; run `think models` to see what is installed"
     assert proc.stdout == b""
+
+
+def test_auto_with_a_greedy_probe_asks_the_greedy_reply_first(think, embedded_model):
+    from thinkcli import profiles
+
+    auto = {"strategy": "auto", "samples": 4, "prompt_style": "program", "temperature": 0.4, "probe": 2,
+            "probe_greedy": True, "round_size": 2, "confidence": 1.0}
+    profiles.save({"key": profiles.file_hash(embedded_model), "model": "smollm2-135m", "effort": {"auto": auto}})
+    doc = ask(think, embedded_model, "--effort", "auto", "--max-tokens", "24")
+    greedy = ask(think, embedded_model, "--strategy", "cot", "-t", "0", "--prompt-style", "program", "--max-tokens", "24")
+    assert doc["plan"]["probe_greedy"] is True and doc["plan"]["sources"]["probe_greedy"] == "profile"
+    assert "probe: 2 samples, the first greedy" in doc["notes"]
+    assert doc["samples"][0]["text"] == greedy["samples"][0]["text"]
+    assert len(doc["samples"]) in (2, 4)  # the probe agreed and stopped, or the vote drew the rest

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import product
 from pathlib import Path
 
 from thinkcli import replay
@@ -175,12 +176,14 @@ def counts(n: int) -> list[int]:
     return [*out, n]
 
 
-def easy_thresholds(questions: Sequence[Question], style: str, probe: int, signal: str) -> list[float]:
+def easy_thresholds(questions: Sequence[Question], style: str, probe: int, signal: str,
+                    anchor: bool = False) -> list[float]:
     """Candidate confidence thresholds for auto's easy test: quantiles of the mean signal of
     agreeing probes on these questions."""
     values = []
     for q in questions:
-        for chunk in replay.blocks(q.samples[style], probe):
+        for block in replay.setting_blocks(q, Setting(style, "majority", probe, probe=probe, anchor=anchor)):
+            chunk = block[:probe]
             if replay.probe_is_easy(chunk, None, None) and all(signal in s.signals for s in chunk):
                 values.append(sum(s.signals[signal] for s in chunk) / probe)
     values.sort()
@@ -202,16 +205,15 @@ def grid(draw_: Draw, questions: Sequence[Question]) -> list[Setting]:
                 for stop in STOPS if n >= 4 else ("none",):
                     settings.append(Setting(style, rule, n, stop))
         auto_rules = ["majority", *(f"weighted:{s}" for s in signals)]
-        for probe in PROBES:
+        for probe, anchor in ((p, a) for p in PROBES for a in (False, True)):
             easy: list[tuple[str | None, float | None]] = [(None, None)]
             for s in signals:
-                easy += [(s, t) for t in easy_thresholds(questions, style, probe, s)]
+                easy += [(s, t) for t in easy_thresholds(questions, style, probe, s, anchor)]
             for n in counts(draw_.samples):
                 if n <= probe:
                     continue
-                for rule in auto_rules:
-                    for signal, threshold in easy:
-                        settings.append(Setting(style, rule, n, "none", probe, signal, threshold))
+                for rule, (signal, threshold), stop in product(auto_rules, easy, STOPS if n >= 4 else ("none",)):
+                    settings.append(Setting(style, rule, n, stop, probe, signal, threshold, anchor))
     return settings
 
 
@@ -237,6 +239,8 @@ def knobs(setting: Setting, temperature: float) -> dict:
         out.update(round_size=setting.samples - setting.probe if setting.probe else setting.samples, confidence=1.0)
     if setting.probe:
         out["probe"] = setting.probe
+        if setting.anchor:
+            out["probe_greedy"] = True
         if setting.easy_signal:
             out.update(easy_signal=setting.easy_signal, easy_threshold=round(setting.easy_threshold, 6))
     return out

@@ -30,7 +30,7 @@ from thinkcli.events import (
 )
 from thinkcli.meter import BudgetExhausted, Cancelled
 from thinkcli.request import Budgets, Request
-from thinkcli.strategies import voting
+from thinkcli.strategies import PROFILE_KNOBS, voting
 from thinkcli.strategies.base import Candidate, Outcome, Plan, Problem
 
 # Names callers have always imported from here.
@@ -238,6 +238,8 @@ def plan_report(plan: Plan, profile: dict | None) -> dict[str, Any]:
         "esc_window": plan.esc_window,
         "online_warmup": plan.online_warmup,
         "online_keep": plan.online_keep,
+        # the knobs a profile keeps in extra (an auto probe, its easy test), as they ran
+        **{k: v for k, v in plan.extra.items() if k in PROFILE_KNOBS},
     }
     return {**knobs, "sources": {**{k: plan.sources.get(k, "default") for k in knobs}, **plan.sources},
             "profile": profile.get("source") if profile else None}

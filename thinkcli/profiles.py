@@ -32,7 +32,7 @@ EFFORT_LEVELS = ("low", "medium", "high", "auto")
 # The type of each knob a profile may set for an effort level (strategies.PROFILE_KNOBS reads them).
 KNOBS: dict[str, type | tuple[type, ...]] = {
     "strategy": str, "samples": int, "prompt_style": str, "temperature": (int, float), "confidence": (int, float),
-    "round_size": int, "select": str, "futility": bool, "probe": int, "easy_signal": str,
+    "round_size": int, "select": str, "futility": bool, "probe": int, "probe_greedy": bool, "easy_signal": str,
     "easy_threshold": (int, float)}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from thinkcli.select import select
 from thinkcli.strategies.voting import beta_confidence, cannot_be_overtaken, tally, winner
@@ -51,6 +51,7 @@ class Setting:
     probe: int = 0  # auto: samples drawn first; 0 = not auto
     easy_signal: str | None = None  # auto: the probe is easy when it agrees and its mean signal >= easy_threshold
     easy_threshold: float | None = None
+    anchor: bool = False  # auto: the probe's first sample is the greedy reply (then probe-1 sampled), and it votes
 
     @property
     def label(self) -> str:
@@ -60,7 +61,7 @@ class Setting:
         if self.stop != "none":
             text += f" stop={self.stop}"
         if self.probe:
-            text += f" probe={self.probe}"
+            text += f" probe=greedy+{self.probe - 1}" if self.anchor else f" probe={self.probe}"
             if self.easy_signal:
                 text += f" easy:{self.easy_signal}>={self.easy_threshold:.3g}"
         return text
@@ -187,6 +188,20 @@ def run_block(block: Sequence[Sample], setting: Setting) -> tuple[bool, int]:
     return bool(drawn[chosen.index].correct), tokens
 
 
+def setting_blocks(q: Question, setting: Setting) -> list[Sequence[Sample]]:
+    """The blocks a setting is scored on; an anchored probe puts the greedy reply first in each.
+
+    >>> S = lambda a: Sample(a, False, 1)
+    >>> q = Question("q", "k", {"d": [S("1"), S("2"), S("3")]}, {"d": S("g")})
+    >>> [[s.answer for s in b] for b in setting_blocks(q, Setting("d", "majority", 2, probe=2, anchor=True))]
+    [['g', '1'], ['g', '2'], ['g', '3']]
+    """
+    samples = q.samples[setting.style]
+    if setting.anchor:
+        return [[q.greedy[setting.style], *b] for b in blocks(samples, setting.samples - 1)]
+    return blocks(samples, setting.samples)
+
+
 def evaluate(setting: Setting, questions: Sequence[Question]) -> Point:
     """Score a setting on questions: per question, the mean over the draw's blocks."""
     correct, tokens = [], []
@@ -196,7 +211,7 @@ def evaluate(setting: Setting, questions: Sequence[Question]) -> Point:
             correct.append(float(g.correct))
             tokens.append(float(g.tokens))
             continue
-        results = [run_block(b, setting) for b in blocks(q.samples[setting.style], setting.samples)]
+        results = [run_block(b, setting) for b in setting_blocks(q, setting)]
         correct.append(sum(r[0] for r in results) / len(results))
         tokens.append(sum(r[1] for r in results) / len(results))
     return Point(setting, correct, tokens, [q.kind for q in questions])
@@ -274,7 +289,7 @@ def _robust(p: Point, by_setting: dict[Setting, Point]) -> bool:
 
 
 def _majority_of(s: Setting) -> Setting:
-    return Setting(s.style, "majority", s.samples, s.stop, s.probe, s.easy_signal, s.easy_threshold)
+    return replace(s, rule="majority")
 
 
 def _pick(pool: list[Point], by_setting: dict[Setting, Point]) -> Point | None:

@@ -76,7 +76,7 @@ EFFORTS: dict[str, dict] = {
 
 # What a calibration profile (thinkcli/profiles.py) may set per effort level.
 PROFILE_KNOBS = ("strategy", "samples", "prompt_style", "temperature", "confidence", "round_size", "select",
-                 "futility", "probe", "easy_signal", "easy_threshold")
+                 "futility", "probe", "probe_greedy", "easy_signal", "easy_threshold")
 
 # Small models reason worse when asked to think step by step (measured on the
 # embedded SmolLM2-135M: 11% vs 15% per sample); they get direct prompts.

@@ -7,7 +7,9 @@ question looks. The difficulty estimate here is the agreement of a small probe:
 1. ``probe``: two samples (``plan.extra["probe"]``); if they agree, that is the answer.
    A calibrated profile can make "easy" stricter: the probe must also be confident,
    its mean ``plan.extra["easy_signal"]`` at least ``plan.extra["easy_threshold"]``
-   (the difficulty estimate from agreement and confidence).
+   (the difficulty estimate from agreement and confidence). With ``plan.extra["probe_greedy"]``
+   the probe's first sample is the greedy (temperature-0) reply, the model's single most
+   likely answer, and the rest are sampled: easy means the samples agree with it.
 2. ``vote``: more samples in small rounds (adaptive self-consistency) until the
    leader is confident or cannot be overtaken, up to ``plan.samples``. Unlike
    ``vote``, no futility stop: scattered answers are the doubt auto spends on.
@@ -20,6 +22,7 @@ Each step is announced with ``RoundStarted`` so the live view shows the path.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from thinkcli.candidate import Candidate
 from thinkcli.events import RoundStarted
@@ -69,9 +72,13 @@ def auto(problem: Problem, plan: Plan, meter, verifier, sink) -> Outcome:
     notes: list[str] = []
     probe = max(1, min(int(plan.extra.get("probe", PROBE)), plan.samples))
     try:
-        sink.emit(RoundStarted(f"probe ×{probe}"))
-        notes.append(f"probe: {probe} samples")
-        draw_round(problem, plan, meter, sink, ballot, probe, label="probe", notes=notes)
+        greedy = bool(plan.extra.get("probe_greedy"))
+        sink.emit(RoundStarted(f"probe: greedy + {probe - 1}" if greedy else f"probe ×{probe}"))
+        notes.append(f"probe: {probe} samples" + (", the first greedy" if greedy else ""))
+        if greedy:
+            draw_round(problem, replace(plan, temperature=0.0), meter, sink, ballot, 1, label="probe", notes=notes)
+        if probe > greedy:
+            draw_round(problem, plan, meter, sink, ballot, probe - greedy, label="probe", notes=notes)
         settled, why = easy(ballot, plan)
         if settled:
             notes.append(f"{why}; stopped")

@@ -1,0 +1,72 @@
+"""Cross-validate how `think calibrate` chooses plans, on a saved draw's calibration split only.
+
+The held-out split and the benchmark sets stay unseen: the calibration questions are split
+12 times (stratified by kind, about 70% to choose on and 30% to check), the effort levels are
+chosen on the first part and scored on the second, and the mean gaps are printed for the
+shipped choice rule (A: the most accurate plan, unless a simpler rule is within noise) and
+for an alternative (B: the cheapest plan within noise of the best, of the simplest rule).
+
+Usage: python benchmarks/cv_choice.py DRAW.json   (a draw saved by `think calibrate --draw`)
+"""
+import sys
+import time
+
+from thinkcli import calibrate, replay
+from thinkcli.replay import Point
+
+d = calibrate.load_draw(sys.argv[1])
+cal, held = calibrate.split(d.questions, 0.3, d.seed)
+t = time.time()
+points = [replay.evaluate(s, cal) for s in calibrate.grid(d, cal)]
+print(f"grid {len(points)} in {time.time()-t:.0f} s", flush=True)
+idx = {q.id: i for i, q in enumerate(cal)}
+
+
+def sub(p, ids):
+    return Point(p.setting, [p.correct[i] for i in ids], [p.tokens[i] for i in ids], [p.kinds[i] for i in ids])
+
+
+orig_pick = replay._pick
+
+
+def pick_cheap(pool, by_setting):
+    pool = [p for p in pool if replay._robust(p, by_setting)]
+    if not pool:
+        return None
+    best = max(pool, key=lambda p: (p.accuracy, -p.tokens_per_question))
+    near = [p for p in pool if p.accuracy >= best.accuracy - replay.MARGIN_SE * replay.paired_se(p, best) - 1e-12]
+    family = min(p.setting.family for p in near)
+    return min((p for p in near if p.setting.family == family), key=lambda p: (p.tokens_per_question, -p.accuracy))
+
+
+policies = {"A shipped": orig_pick, "B cheapest-near": pick_cheap}
+res = {k: [] for k in policies}
+for seed in range(1, 13):
+    choose_q, check_q = calibrate.split(cal, 0.3, seed)
+    ci = [idx[q.id] for q in choose_q]
+    ki = [idx[q.id] for q in check_q]
+    cp = [sub(p, ci) for p in points]
+    by = {p.setting: p for p in points}
+    for name, fn in policies.items():
+        replay._pick = fn
+        ch = replay.choose(cp)
+        replay._pick = orig_pick
+        chk = {lvl: sub(by[p.setting], ki) for lvl, p in ch.items()}
+        h, a, lo, m = chk["high"], chk["auto"], chk["low"], chk["medium"]
+        res[name].append((a.accuracy - h.accuracy, a.tokens_per_question / h.tokens_per_question,
+                          h.accuracy - lo.accuracy, m.accuracy - h.accuracy, m.tokens_per_question / h.tokens_per_question,
+                          ch["auto"].setting.label, ch["high"].setting.label))
+
+
+def mean(rows: list[tuple], k: int) -> float:
+    return sum(r[k] for r in rows) / len(rows)
+
+
+for name, rows in res.items():
+    print(name)
+    for r in rows:
+        print(f"   auto-high {100 * r[0]:+5.1f} share {r[1]:.2f} | high-low {100 * r[2]:+5.1f} | "
+              f"med-high {100 * r[3]:+5.1f} share {r[4]:.2f} | {r[5]} | {r[6]}")
+    print(f" mean: auto-high {100 * mean(rows, 0):+.2f} share {mean(rows, 1):.3f}; high-low {100 * mean(rows, 2):+.2f}; "
+          f"medium-high {100 * mean(rows, 3):+.2f} share {mean(rows, 4):.3f}; "
+          f"auto within 2: {sum(r[0] >= -0.02 for r in rows)}/{len(rows)}, share<=0.4: {sum(r[1] <= 0.4 for r in rows)}/{len(rows)}")
