@@ -103,3 +103,44 @@ def test_the_key_check():
     for header in (None, "Bearer x", "k", "Basic k"):
         with pytest.raises(APIError):
             auth.check("k", header)
+
+
+def test_a_client_gone_stops_the_runs_even_when_the_answers_cancel_is_lost(monkeypatch):
+    # asyncio.wait_for (Python < 3.12) can swallow a cancel that lands as its get completes; the
+    # answer task then goes on. The runs must still stop, and the log must still say 499.
+    from thinkcli.serve import respond
+
+    async def scenario():
+        adm = admission.Admission(concurrency=1, max_queue=1)
+        records = []
+        stopped = []
+
+        def start(cancel, post):  # a run that would go on for 30 s unless told to stop
+            stopped.append(cancel.wait(30))
+
+        call = parse(stream=True)
+        resp = respond.ChatResponse(call, [start], adm.reserve(1), set(), records.append)
+
+        async def stubborn_stream(send, outbox, count):  # swallows its cancel, then drains the runs
+            done = 0
+            while done < count:
+                try:
+                    _, item = await outbox.get()
+                except asyncio.CancelledError:
+                    continue
+                done += item is respond.DONE
+            resp.record["status"] = 200
+
+        monkeypatch.setattr(resp, "_stream", stubborn_stream)
+        messages = asyncio.Queue()
+        await messages.put({"type": "http.disconnect"})
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        await asyncio.wait_for(resp(None, messages.get, send), 10)
+        return records, stopped
+
+    records, stopped = asyncio.run(scenario())
+    assert stopped == [True] and [r["status"] for r in records] == [499]

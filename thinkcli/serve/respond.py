@@ -85,13 +85,20 @@ class ChatResponse:
                                        else self._whole(send, outbox, len(runs)))
         try:
             await asyncio.wait({answer, listener}, return_when=asyncio.FIRST_COMPLETED)
-            if not answer.done():  # the client went away: stop its runs
-                self.record["status"] = self.record["status"] or 499
+            gone = not answer.done()
+            if gone:  # the client went away: stop its runs
+                # The runs are told directly: a cancel of the answer task can be lost when it lands
+                # just as asyncio.wait_for's get completes (Python < 3.12), and then the runs would
+                # go on to the end of their budget for nobody.
+                for run in runs:
+                    run.cancel.set()
                 answer.cancel()
             [outcome] = await asyncio.gather(answer, return_exceptions=True)
             if isinstance(outcome, Exception):  # a bug, not a failed run: say so in the server log
                 traceback.print_exception(type(outcome), outcome, outcome.__traceback__, file=sys.stderr)
                 self.record["status"] = self.record["status"] or 500
+            elif gone:
+                self.record["status"] = 499
         finally:
             for run in runs:
                 run.cancel.set()
