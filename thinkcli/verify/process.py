@@ -57,22 +57,27 @@ def run_group(command: str, cwd: Path, env: dict[str, str], stdin_file: Path, ti
     """Run a shell command in its own process group; kill the whole group at ``timeout``
     and whatever it left running when it ends. Output: head and tail of stdout+stderr."""
     started = time.monotonic()
-    with open(stdin_file, "rb") as stdin:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=stdin,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    reader = _Capture(proc.stdout)
+    proc = reader = None
     timed_out = False
+    # Everything after the group starts sits inside the try: a SIGTERM or Ctrl-C (raised here as
+    # KeyboardInterrupt) that arrives while the reader thread is still starting must kill it too.
     try:
+        with open(stdin_file, "rb") as stdin:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=stdin,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        reader = _Capture(proc.stdout)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
     finally:
-        kill_group(proc.pid)  # also reaps children still running after the shell exited
-        proc.wait()
-        reader.join(2.0)  # a child that left the group could hold the pipe: don't wait on it
+        if proc is not None:
+            kill_group(proc.pid)  # also reaps children still running after the shell exited
+            proc.wait()
+        if reader is not None:
+            reader.join(2.0)  # a child that left the group could hold the pipe: don't wait on it
     return RunResult(
         None if timed_out else proc.returncode,
         reader.text() + (f"\n[killed after {timeout:g} s]" if timed_out else ""),
