@@ -15,11 +15,12 @@ from thinkcli import calibrate, replay
 from thinkcli.replay import Point
 
 d = calibrate.load_draw(sys.argv[1])
-cal, held = calibrate.split(d.questions, 0.3, d.seed)
+cal, _ = calibrate.split(d.questions, 0.3, d.seed)
 t = time.time()
 points = [replay.evaluate(s, cal) for s in calibrate.grid(d, cal)]
 print(f"grid {len(points)} in {time.time()-t:.0f} s", flush=True)
 idx = {q.id: i for i, q in enumerate(cal)}
+by = {p.setting: p for p in points}
 
 
 def sub(p, ids):
@@ -46,7 +47,6 @@ for seed in range(1, 13):
     ci = [idx[q.id] for q in choose_q]
     ki = [idx[q.id] for q in check_q]
     cp = [sub(p, ci) for p in points]
-    by = {p.setting: p for p in points}
     for name, fn in policies.items():
         replay._pick = fn
         ch = replay.choose(cp)

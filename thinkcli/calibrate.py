@@ -182,8 +182,7 @@ def easy_thresholds(questions: Sequence[Question], style: str, probe: int, signa
     agreeing probes on these questions."""
     values = []
     for q in questions:
-        for block in replay.setting_blocks(q, Setting(style, "majority", probe, probe=probe, anchor=anchor)):
-            chunk = block[:probe]
+        for chunk in replay.setting_blocks(q, Setting(style, "majority", probe, probe=probe, anchor=anchor)):
             if replay.probe_is_easy(chunk, None, None) and all(signal in s.signals for s in chunk):
                 values.append(sum(s.signals[signal] for s in chunk) / probe)
     values.sort()
@@ -205,7 +204,7 @@ def grid(draw_: Draw, questions: Sequence[Question]) -> list[Setting]:
                 for stop in STOPS if n >= 4 else ("none",):
                     settings.append(Setting(style, rule, n, stop))
         auto_rules = ["majority", *(f"weighted:{s}" for s in signals)]
-        for probe, anchor in ((p, a) for p in PROBES for a in (False, True)):
+        for probe, anchor in product(PROBES, (False, True)):
             easy: list[tuple[str | None, float | None]] = [(None, None)]
             for s in signals:
                 easy += [(s, t) for t in easy_thresholds(questions, style, probe, s, anchor)]
