@@ -3,8 +3,12 @@
 The held-out split and the benchmark sets stay unseen: the calibration questions are split
 12 times (stratified by kind, about 70% to choose on and 30% to check), the effort levels are
 chosen on the first part and scored on the second, and the mean gaps are printed for the
-shipped choice rule (A: the most accurate plan, unless a simpler rule is within noise) and
-for an alternative (B: the cheapest plan within noise of the best, of the simplest rule).
+shipped choice rule (A: the most accurate plan, unless a simpler rule is within noise), for
+an alternative (B: the cheapest plan within noise of the best, of the simplest rule) and
+for A without the kind-by-kind guard (C: ``replay.not_below`` off) and with auto chosen
+within a smaller share of high's tokens (D: 0.36), with high allowed the lax stop at
+posterior 0.8 (H: ``replay.LAX_STOPS_NOT_HIGH`` empty), and with a laxer guard (K: 2 SE). "worst kind" is the
+mean over splits of the lowest per-kind gap (auto - high, high - low) on the check part.
 
 Usage: python benchmarks/cv_choice.py DRAW.json   (a draw saved by `think calibrate --draw`)
 """
@@ -40,22 +44,37 @@ def pick_cheap(pool, by_setting):
     return min((p for p in near if p.setting.family == family), key=lambda p: (p.tokens_per_question, -p.accuracy))
 
 
-policies = {"A shipped": orig_pick, "B cheapest-near": pick_cheap}
+def worst_kind_gap(p: Point, ref: Point) -> float:
+    """The lowest, over kinds of question, of p's accuracy minus ref's."""
+    mine, theirs = p.by_kind(), ref.by_kind()
+    return min(mine[k] - theirs[k] for k in mine)
+
+
+# (pick, KIND_SE, AUTO_SHARE, LAX_STOPS_NOT_HIGH): C is A without the kind-by-kind guard of
+# replay.not_below; D chooses auto within a smaller share of high's tokens than the 0.4 the
+# target allows; H lets high stop at posterior 0.8 too; K guards at 2 standard errors, not 1
+shipped = (orig_pick, replay.KIND_SE, replay.AUTO_SHARE, replay.LAX_STOPS_NOT_HIGH)
+policies = {"A shipped": shipped, "B cheapest-near": (pick_cheap, *shipped[1:]),
+            "C no kind guard": (orig_pick, float("inf"), *shipped[2:]),
+            "D auto share 0.36": (orig_pick, replay.KIND_SE, 0.36, replay.LAX_STOPS_NOT_HIGH),
+            "H high may stop at 0.8": (*shipped[:3], ()),
+            "K kind guard at 2 SE": (orig_pick, 2.0, *shipped[2:])}
 res = {k: [] for k in policies}
 for seed in range(1, 13):
     choose_q, check_q = calibrate.split(cal, 0.3, seed)
     ci = [idx[q.id] for q in choose_q]
     ki = [idx[q.id] for q in check_q]
     cp = [sub(p, ci) for p in points]
-    for name, fn in policies.items():
-        replay._pick = fn
+    for name, knobs in policies.items():
+        replay._pick, replay.KIND_SE, replay.AUTO_SHARE, replay.LAX_STOPS_NOT_HIGH = knobs
         ch = replay.choose(cp)
-        replay._pick = orig_pick
+        replay._pick, replay.KIND_SE, replay.AUTO_SHARE, replay.LAX_STOPS_NOT_HIGH = shipped
         chk = {lvl: sub(by[p.setting], ki) for lvl, p in ch.items()}
         h, a, lo, m = chk["high"], chk["auto"], chk["low"], chk["medium"]
         res[name].append((a.accuracy - h.accuracy, a.tokens_per_question / h.tokens_per_question,
                           h.accuracy - lo.accuracy, m.accuracy - h.accuracy, m.tokens_per_question / h.tokens_per_question,
-                          ch["auto"].setting.label, ch["high"].setting.label))
+                          ch["auto"].setting.label, ch["high"].setting.label,
+                          worst_kind_gap(a, h), worst_kind_gap(h, lo)))
 
 
 def mean(rows: list[tuple], k: int) -> float:
@@ -69,4 +88,5 @@ for name, rows in res.items():
               f"med-high {100 * r[3]:+5.1f} share {r[4]:.2f} | {r[5]} | {r[6]}")
     print(f" mean: auto-high {100 * mean(rows, 0):+.2f} share {mean(rows, 1):.3f}; high-low {100 * mean(rows, 2):+.2f}; "
           f"medium-high {100 * mean(rows, 3):+.2f} share {mean(rows, 4):.3f}; "
-          f"auto within 2: {sum(r[0] >= -0.02 for r in rows)}/{len(rows)}, share<=0.4: {sum(r[1] <= 0.4 for r in rows)}/{len(rows)}")
+          f"auto within 2: {sum(r[0] >= -0.02 for r in rows)}/{len(rows)}, share<=0.4: {sum(r[1] <= 0.4 for r in rows)}/{len(rows)}; "
+          f"worst kind: auto-high {100 * mean(rows, 7):+.2f}, high-low {100 * mean(rows, 8):+.2f}")

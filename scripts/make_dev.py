@@ -6,7 +6,7 @@ bare arithmetic, one- or two-step word problems, multiple choice (gold: the lett
 yes/no, and short facts (one word). ``scripts/make_heldout.py`` writes a second set
 in other words for results that calibration never sees.
 
-Usage: python scripts/make_dev.py [--seed 12] [--count 200] [--out PATH]
+Usage: python scripts/make_dev.py [--seed 12] [--count 400] [--out PATH]
 """
 
 from __future__ import annotations
@@ -21,13 +21,21 @@ THINGS = ["apples", "marbles", "stickers", "pencils", "cookies", "books", "coins
 CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Germany": "Berlin", "Spain": "Madrid",
             "Egypt": "Cairo", "Russia": "Moscow", "England": "London", "China": "Beijing", "Greece": "Athens",
             "Canada": "Ottawa", "Ireland": "Dublin", "Norway": "Oslo", "Portugal": "Lisbon", "Austria": "Vienna",
-            "Kenya": "Nairobi", "Peru": "Lima", "Cuba": "Havana", "Poland": "Warsaw", "Sweden": "Stockholm"}
+            "Kenya": "Nairobi", "Peru": "Lima", "Cuba": "Havana", "Poland": "Warsaw", "Sweden": "Stockholm",
+            "Turkey": "Ankara", "Australia": "Canberra", "Belgium": "Brussels", "Denmark": "Copenhagen",
+            "Finland": "Helsinki", "Hungary": "Budapest", "Thailand": "Bangkok", "Iran": "Tehran", "Iraq": "Baghdad",
+            "Scotland": "Edinburgh", "Wales": "Cardiff", "Vietnam": "Hanoi", "Indonesia": "Jakarta",
+            "Romania": "Bucharest", "Bulgaria": "Sofia", "Serbia": "Belgrade"}
 OPPOSITES = {"hot": "cold", "big": "small", "up": "down", "fast": "slow", "day": "night", "happy": "sad",
-             "open": "closed", "wet": "dry", "old": "new", "light": "dark", "full": "empty", "early": "late"}
-LEGS = {"spider": 8, "dog": 4, "bird": 2, "insect": 6, "cat": 4, "horse": 4, "octopus": 8, "chicken": 2}
+             "open": "closed", "wet": "dry", "old": "new", "light": "dark", "full": "empty", "early": "late",
+             "high": "low", "hard": "soft", "thick": "thin", "front": "back", "sweet": "sour", "asleep": "awake",
+             "above": "below", "first": "last"}
+LEGS = {"spider": 8, "dog": 4, "bird": 2, "insect": 6, "cat": 4, "horse": 4, "octopus": 8, "chicken": 2,
+        "ant": 6, "cow": 4, "duck": 2, "bee": 6, "lion": 4, "goat": 4, "beetle": 6, "crab": 10}
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 COLOURS = {"grass": "green", "snow": "white", "the sky on a clear day": "blue", "a banana": "yellow",
-           "coal": "black", "a ripe tomato": "red"}
+           "coal": "black", "a ripe tomato": "red", "milk": "white", "a carrot": "orange", "a lemon": "yellow",
+           "blood": "red", "a crow": "black", "a lime": "green", "a strawberry": "red"}
 
 
 def arithmetic(rng: random.Random) -> tuple[str, str]:
@@ -147,7 +155,7 @@ def make(seed: int, count: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "thinkcli/data/dev.jsonl")
     args = parser.parse_args()
     rows = make(args.seed, args.count)

@@ -139,6 +139,53 @@ def test_high_draws_the_whole_budget_with_the_stop_rule_the_calibration_picks():
     assert chosen["medium"].setting == Setting("direct", "majority", 8)
 
 
+def test_high_does_not_take_the_lax_stop_even_when_it_scores_a_little_higher():
+    # The 0.8 stop ends after two agreeing samples: cheaper, and here one question better on
+    # the calibration split. High effort keeps drawing while the answer is uncertain, so high
+    # takes the 0.95 stop; medium, which spends by budget, may take the lax one.
+    def P(setting, right, tokens):
+        return replay.Point(setting, [1.0] * right + [0.0] * (10 - right), [tokens] * 10, ["a"] * 10)
+
+    points = [
+        P(Setting("direct", replay.GREEDY), 3, 10),
+        P(Setting("direct", "majority", 16, "beta:0.8"), 7, 50),
+        P(Setting("direct", "majority", 16, "beta:0.95"), 6, 120),
+        P(Setting("direct", "majority", 16), 6, 160),
+    ]
+    chosen = replay.choose(points)
+    assert chosen["high"].setting == Setting("direct", "majority", 16, "beta:0.95")
+    assert chosen["medium"].setting == Setting("direct", "majority", 16, "beta:0.8")  # 50 > 0.35 * 120: cheapest above low
+
+
+def test_no_level_may_trade_one_kind_of_question_for_another():
+    # Two kinds, 12 questions each; (word, yes/no) right out of (12, 12):
+    #   low (greedy) 6 + 12 = 18; "trade" gets every word problem but loses 4 yes/no: 12 + 8 = 20;
+    #   "honest" 7 + 12 = 19. auto: "auto_trade" 12 + 8 = 20 in 20 tokens, "auto_ok" 8 + 12 = 20 in 30.
+    # The trades are the more accurate (or cheaper) on the mixed set, and clearly worse on yes/no.
+    kinds = ["word"] * 12 + ["yes-no"] * 12
+
+    def P(setting, word, yes_no, tokens):
+        correct = [1.0] * word + [0.0] * (12 - word) + [1.0] * yes_no + [0.0] * (12 - yes_no)
+        return replay.Point(setting, correct, [tokens] * 24, kinds)
+
+    low = P(Setting("direct", replay.GREEDY), 6, 12, 10)
+    trade = P(Setting("direct", "majority", 8, "beta:0.95"), 12, 8, 60)
+    honest = P(Setting("direct", "majority", 8), 7, 12, 80)
+    auto_trade = P(Setting("direct", "majority", 8, probe=2), 12, 8, 20)
+    auto_ok = P(Setting("direct", "majority", 4, probe=2), 8, 12, 30)
+    points = [low, trade, honest, auto_trade, auto_ok]
+    assert replay.kind_deficit(trade, low) > replay.KIND_SE >= replay.kind_deficit(honest, low)
+    chosen = replay.choose(points)
+    assert (chosen["high"].setting, chosen["auto"].setting) == (honest.setting, auto_ok.setting)
+    # without the guard, the mixed-set figures alone pick both trades
+    shipped, replay.KIND_SE = replay.KIND_SE, float("inf")
+    try:
+        unguarded = replay.choose(points)
+    finally:
+        replay.KIND_SE = shipped
+    assert (unguarded["high"].setting, unguarded["auto"].setting) == (trade.setting, auto_trade.setting)
+
+
 def test_knobs_and_split_are_what_presets_run():
     assert calibrate.knobs(Setting("direct", "weighted:self-certainty", 16), 0.4) == {
         "strategy": "vote", "samples": 16, "prompt_style": "direct", "temperature": 0.4,

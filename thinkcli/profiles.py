@@ -29,7 +29,7 @@ from thinkcli.config import PROMPT_STYLES
 from thinkcli.errors import UsageError
 
 EFFORT_LEVELS = ("low", "medium", "high", "auto")
-# The type of each knob a profile may set for an effort level (strategies.PROFILE_KNOBS reads them).
+# The type of each knob a profile may set for an effort level (strategies.PROFILE_KNOBS is their names).
 KNOBS: dict[str, type | tuple[type, ...]] = {
     "strategy": str, "samples": int, "prompt_style": str, "temperature": (int, float), "confidence": (int, float),
     "round_size": int, "select": str, "futility": bool, "probe": int, "probe_greedy": bool, "easy_signal": str,

@@ -257,6 +257,8 @@ def paired_se(a: Point, b: Point) -> float:
 MEDIUM_SHARE = 0.35  # medium spends at most this share of high's tokens
 AUTO_SHARE = 0.4  # auto spends at most this share of high's tokens
 MARGIN_SE = 2.0  # a fancier rule must beat the simpler one by this many paired standard errors (cross-validated on the dev draw)
+LAX_STOPS_NOT_HIGH: tuple[str, ...] = ("beta:0.8",)  # high keeps drawing while uncertain: it stops only once settled
+KIND_SE = 1.0  # no level may fall this many paired standard errors below its reference on any kind (cross-validated: cv_choice.py)
 
 
 def kind_deficit(p: Point, base: Point) -> float:
@@ -277,6 +279,25 @@ def kind_deficit(p: Point, base: Point) -> float:
         var = sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1) / len(diffs)
         worst = max(worst, -mean / math.sqrt(var) if var > 0 else math.inf)
     return worst
+
+
+def not_below(pool: Sequence[Point], *refs: Point) -> list[Point]:
+    """The points of ``pool`` that fall clearly below each of ``refs`` on no kind of question.
+
+    A preset is judged on sets of one kind (word problems, say), so a plan that gains on
+    one kind and loses on another may not stand in for its reference on the mixed dev set.
+    Where no point passes, the pool stays as it was: the guard prefers, it never empties
+    a level (that would send it back to ``low`` on every kind).
+
+    >>> P = lambda c: Point(Setting("d", "majority"), c, [1.0] * len(c), "aaaabbbb")
+    >>> ref, trade, fair = P([1, 1, 1, 1, 0, 0, 0, 0]), P([0, 0, 0, 0, 1, 1, 1, 1]), P([1, 1, 1, 0, 1, 1, 1, 1])
+    >>> [p is fair for p in not_below([trade, fair], ref)], len(not_below([trade], ref))
+    ([True], 1)
+    """
+    kept = list(pool)
+    for ref in refs:
+        kept = [p for p in kept if kind_deficit(p, ref) <= KIND_SE] or kept
+    return kept
 
 
 def _robust(p: Point, by_setting: dict[Setting, Point]) -> bool:
@@ -319,6 +340,9 @@ def choose(points: Sequence[Point]) -> dict[str, Point]:
     medium: the best within MEDIUM_SHARE of high's tokens. auto: the best probe-first plan
     within AUTO_SHARE of high's tokens. No level may be less accurate than low: when its
     budget holds no such plan it takes the cheapest plan that is (low's own plan at worst).
+    Kind by kind (``not_below``): high, medium and auto may fall clearly below low on no
+    kind of question, and auto not below high, since each is judged on sets of one kind
+    (where every plan in a level's pool would, the guard gives way).
     """
     by_setting = {p.setting: p for p in points}
     chosen: dict[str, Point] = {}
@@ -326,14 +350,16 @@ def choose(points: Sequence[Point]) -> dict[str, Point]:
     low = chosen["low"] = max(singles, key=lambda p: (p.accuracy, -p.tokens_per_question))
     plain = [p for p in points if not p.setting.probe and p.setting.samples > 1]
     budget = max((p.setting.samples for p in plain), default=0)
-    high = _pick([p for p in plain if p.setting.samples == budget], by_setting)
+    full = [p for p in plain if p.setting.samples == budget and p.setting.stop not in LAX_STOPS_NOT_HIGH]
+    high = _pick(not_below(full, low), by_setting)
     chosen["high"] = high = high if high is not None and high.accuracy >= low.accuracy else low
     cap = high.tokens_per_question
     for level, pool, share in (("medium", plain, MEDIUM_SHARE), ("auto", [p for p in points if p.setting.probe], AUTO_SHARE)):
         if level == "auto" and not pool:
             continue
-        pick = _pick([p for p in pool if p.tokens_per_question <= share * cap], by_setting)
+        refs = (low,) if level == "medium" else (low, high)
+        pick = _pick(not_below([p for p in pool if p.tokens_per_question <= share * cap], *refs), by_setting)
         if pick is None or pick.accuracy < low.accuracy:
-            pick = _cheapest_reaching(pool, low.accuracy, by_setting) or low
+            pick = _cheapest_reaching(not_below(pool, *refs), low.accuracy, by_setting) or low
         chosen[level] = pick
     return chosen

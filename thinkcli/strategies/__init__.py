@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from thinkcli.profiles import KNOBS
+
 if TYPE_CHECKING:
     from thinkcli.strategies.base import Outcome, Plan, Problem
 
@@ -74,9 +76,8 @@ EFFORTS: dict[str, dict] = {
     "auto": {"strategy": "auto", "samples": 8, "round_size": 2},
 }
 
-# What a calibration profile (thinkcli/profiles.py) may set per effort level.
-PROFILE_KNOBS = ("strategy", "samples", "prompt_style", "temperature", "confidence", "round_size", "select",
-                 "futility", "probe", "probe_greedy", "easy_signal", "easy_threshold")
+# What a calibration profile may set per effort level: profiles.KNOBS names and types them.
+PROFILE_KNOBS = tuple(KNOBS)
 
 # Small models reason worse when asked to think step by step (measured on the
 # embedded SmolLM2-135M: 11% vs 15% per sample); they get direct prompts.
