@@ -5,10 +5,11 @@ The held-out split and the benchmark sets stay unseen: the calibration questions
 chosen on the first part and scored on the second, and the mean gaps are printed for the
 shipped choice rule (A: the most accurate plan, unless a simpler rule is within noise), for
 an alternative (B: the cheapest plan within noise of the best, of the simplest rule) and
-for A without the kind-by-kind guard (C: ``replay.not_below`` off) and with auto chosen
+for A without the kind-by-kind guard (C: ``replay.not_below`` off), with auto chosen
 within a smaller share of high's tokens (D: 0.36), with high allowed the lax stop at
-posterior 0.8 (H: ``replay.LAX_STOPS_NOT_HIGH`` empty), and with a laxer guard (K: 2 SE). "worst kind" is the
-mean over splits of the lowest per-kind gap (auto - high, high - low) on the check part.
+posterior 0.8 (H: ``replay.LAX_STOPS_NOT_HIGH`` empty), and with a laxer guard (K: 2 SE).
+"worst kind" is the mean over splits of the lowest per-kind gap (auto - high, high - low)
+on the check part.
 
 Usage: python benchmarks/cv_choice.py DRAW.json   (a draw saved by `think calibrate --draw`)
 """
@@ -31,8 +32,6 @@ def sub(p, ids):
     return Point(p.setting, [p.correct[i] for i in ids], [p.tokens[i] for i in ids], [p.kinds[i] for i in ids])
 
 
-orig_pick = replay._pick
-
 
 def pick_cheap(pool, by_setting):
     pool = [p for p in pool if replay._robust(p, by_setting)]
@@ -50,25 +49,34 @@ def worst_kind_gap(p: Point, ref: Point) -> float:
     return min(mine[k] - theirs[k] for k in mine)
 
 
-# (pick, KIND_SE, AUTO_SHARE, LAX_STOPS_NOT_HIGH): C is A without the kind-by-kind guard of
-# replay.not_below; D chooses auto within a smaller share of high's tokens than the 0.4 the
-# target allows; H lets high stop at posterior 0.8 too; K guards at 2 standard errors, not 1
-shipped = (orig_pick, replay.KIND_SE, replay.AUTO_SHARE, replay.LAX_STOPS_NOT_HIGH)
-policies = {"A shipped": shipped, "B cheapest-near": (pick_cheap, *shipped[1:]),
-            "C no kind guard": (orig_pick, float("inf"), *shipped[2:]),
-            "D auto share 0.36": (orig_pick, replay.KIND_SE, 0.36, replay.LAX_STOPS_NOT_HIGH),
-            "H high may stop at 0.8": (*shipped[:3], ()),
-            "K kind guard at 2 SE": (orig_pick, 2.0, *shipped[2:])}
+# each policy: the replay knobs it changes from the shipped rule (A)
+policies = {"A shipped": {}, "B cheapest-near": {"_pick": pick_cheap},
+            "C no kind guard": {"KIND_SE": float("inf")},  # replay.not_below off
+            "D auto share 0.36": {"AUTO_SHARE": 0.36},  # less than the 0.4 the target allows
+            "H high may stop at 0.8": {"LAX_STOPS_NOT_HIGH": ()},
+            "K kind guard at 2 SE": {"KIND_SE": 2.0}}
+
+
+def choose_with(points: list[Point], changes: dict) -> dict[str, Point]:
+    """replay.choose with some of its module knobs changed for this one call."""
+    shipped = {k: getattr(replay, k) for k in changes}
+    for k, v in changes.items():
+        setattr(replay, k, v)
+    try:
+        return replay.choose(points)
+    finally:
+        for k, v in shipped.items():
+            setattr(replay, k, v)
+
+
 res = {k: [] for k in policies}
 for seed in range(1, 13):
     choose_q, check_q = calibrate.split(cal, 0.3, seed)
     ci = [idx[q.id] for q in choose_q]
     ki = [idx[q.id] for q in check_q]
     cp = [sub(p, ci) for p in points]
-    for name, knobs in policies.items():
-        replay._pick, replay.KIND_SE, replay.AUTO_SHARE, replay.LAX_STOPS_NOT_HIGH = knobs
-        ch = replay.choose(cp)
-        replay._pick, replay.KIND_SE, replay.AUTO_SHARE, replay.LAX_STOPS_NOT_HIGH = shipped
+    for name, changes in policies.items():
+        ch = choose_with(cp, changes)
         chk = {lvl: sub(by[p.setting], ki) for lvl, p in ch.items()}
         h, a, lo, m = chk["high"], chk["auto"], chk["low"], chk["medium"]
         res[name].append((a.accuracy - h.accuracy, a.tokens_per_question / h.tokens_per_question,

@@ -157,7 +157,7 @@ def test_high_does_not_take_the_lax_stop_even_when_it_scores_a_little_higher():
     assert chosen["medium"].setting == Setting("direct", "majority", 16, "beta:0.8")  # 50 > 0.35 * 120: cheapest above low
 
 
-def test_no_level_may_trade_one_kind_of_question_for_another():
+def test_no_level_may_trade_one_kind_of_question_for_another(monkeypatch):
     # Two kinds, 12 questions each; (word, yes/no) right out of (12, 12):
     #   low (greedy) 6 + 12 = 18; "trade" gets every word problem but loses 4 yes/no: 12 + 8 = 20;
     #   "honest" 7 + 12 = 19. auto: "auto_trade" 12 + 8 = 20 in 20 tokens, "auto_ok" 8 + 12 = 20 in 30.
@@ -178,11 +178,8 @@ def test_no_level_may_trade_one_kind_of_question_for_another():
     chosen = replay.choose(points)
     assert (chosen["high"].setting, chosen["auto"].setting) == (honest.setting, auto_ok.setting)
     # without the guard, the mixed-set figures alone pick both trades
-    shipped, replay.KIND_SE = replay.KIND_SE, float("inf")
-    try:
-        unguarded = replay.choose(points)
-    finally:
-        replay.KIND_SE = shipped
+    monkeypatch.setattr(replay, "KIND_SE", float("inf"))
+    unguarded = replay.choose(points)
     assert (unguarded["high"].setting, unguarded["auto"].setting) == (trade.setting, auto_trade.setting)
 
 
