@@ -174,9 +174,11 @@ def test_bench_on_the_real_model(think, tmp_path, embedded_model):
     assert doc["questions"] == 2
     cells = {(c["strategy"], c["samples"]): c for c in doc["cells"]}
     assert set(cells) == {("cot", 1), ("vote", 2)}
-    # cot is effort low's strategy, so the profile's style; a vote is not, so the model's default style
-    styles = {"cot": profiles.shipped()[profiles.file_hash(embedded_model)]["effort"]["low"]["prompt_style"],
-              "vote": model_defaults("smollm2-135m")["prompt_style"]}
+    # cot is effort low's strategy, so the profile's plan; a vote is not, but it samples whole answers,
+    # so it keeps the prompt style the profile measured for the model (program, not the default direct)
+    style = profiles.shipped()[profiles.file_hash(embedded_model)]["effort"]["low"]["prompt_style"]
+    assert style != model_defaults("smollm2-135m")["prompt_style"]
+    styles = {"cot": style, "vote": style}
     for c in cells.values():
         assert c["total"] == 2 and 0 <= c["correct"] <= 2
         assert c["completion_tokens"] > 0 and c["prompt_style"] == styles[c["strategy"]]

@@ -282,7 +282,7 @@ def test_a_bad_profile_is_one_usage_error_naming_the_file(tmp_path, knob, value)
 
 
 def test_preset_honours_the_profile_and_json_plan_says_where_each_knob_came_from():
-    from thinkcli import engine, profiles
+    from thinkcli import engine, profiles, strategies
     from thinkcli.events import NullSink
 
     profiles.save(PROFILE)
@@ -306,6 +306,15 @@ def test_preset_honours_the_profile_and_json_plan_says_where_each_knob_came_from
     fake.enqueue(*[Reply("Final answer: 4")] * 5)
     result = engine.run(engine.Request("q", effort="high", strategy="best-of-n", samples=2), NullSink(), backend=fake)
     assert result.plan["temperature"] == 0.7 and result.plan["sources"]["temperature"] == "default"
+    # ... except the prompt style, measured for the model: it carries to another strategy that samples
+    # whole answers (low's direct style to a vote at low), not to one with prompts of its own (refine)
+    fake.enqueue(*[Reply("Final answer: 4")] * 5)
+    result = engine.run(engine.Request("q", strategy="vote", samples=2), NullSink(), backend=fake)
+    assert "step by step" not in fake.calls[-1].messages[-1]["content"]
+    assert (result.plan["prompt_style"], result.plan["sources"]["prompt_style"]) == ("direct", "profile")
+    assert result.plan["sources"]["temperature"] == "default"
+    refine = strategies.plan_for("low", "fake-model", PROFILE, strategy="refine")
+    assert (refine.prompt_style, refine.sources["prompt_style"]) == ("steps", "default")
     # medium is not in the profile: shipped defaults, said so
     fake.enqueue(*[Reply("Final answer: 4")] * 5)
     result = engine.run(engine.Request("q", effort="medium"), NullSink(), backend=fake)
@@ -324,6 +333,10 @@ def test_json_plan_sources_through_the_cli_name_the_built_in_default_and_the_con
     assert plan["sources"]["seed"] == "default" and plan["sources"]["strategy"] == "profile"
     plan = json.loads(think("What is 2+2?", "--json", env={"THINK_MAX_TOKENS": "8"}).stdout)["plan"]
     assert plan["max_tokens"] == 8 and plan["sources"]["max_tokens"] == "flag"
+    # an explicit whole-answer strategy keeps the style the profile measured for the model (program)
+    out = json.loads(think("What is 17 * 23?", "--strategy", "vote", "-n", "2", "--max-tokens", "48", "--json").stdout)
+    assert (out["plan"]["prompt_style"], out["plan"]["sources"]["prompt_style"]) == ("program", "profile")
+    assert out["answer"] == "391"  # the model writes 17 * 23 and the calculator does the sum
 
 
 def test_think_models_shows_which_models_are_calibrated(think, isolated_config):

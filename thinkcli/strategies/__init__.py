@@ -30,6 +30,7 @@ class StrategySpec:
     min_samples: int = 1  # the least --strategy NAME draws when the preset's count is lower
     raw_continuation: bool = False  # needs a backend that continues raw text (budget forcing)
     samples_mean: str = "samples drawn"  # what --samples counts for it, in words
+    whole_answers: bool = False  # samples whole answers in plan.prompt_style (a profile's measured style carries to it)
 
     def load(self) -> Callable[..., Outcome]:
         if callable(self.target):
@@ -40,12 +41,13 @@ class StrategySpec:
 
 # name -> spec; a third party adds to this same table (register_strategy, entry points).
 STRATEGIES: dict[str, StrategySpec] = {
-    "cot": StrategySpec("thinkcli.strategies.cot:cot", uses_samples=False, samples_mean="ignored: one sample"),
-    "vote": StrategySpec("thinkcli.strategies.vote:vote", min_samples=5,
+    "cot": StrategySpec("thinkcli.strategies.cot:cot", uses_samples=False, samples_mean="ignored: one sample",
+                        whole_answers=True),
+    "vote": StrategySpec("thinkcli.strategies.vote:vote", min_samples=5, whole_answers=True,
                          samples_mean="the most samples voted on (fewer once the vote is settled)"),
-    "auto": StrategySpec("thinkcli.strategies.auto:auto", min_samples=8,
+    "auto": StrategySpec("thinkcli.strategies.auto:auto", min_samples=8, whole_answers=True,
                          samples_mean="the most samples before verification escalates"),
-    "best-of-n": StrategySpec("thinkcli.strategies.best_of_n:best_of_n", min_samples=4,
+    "best-of-n": StrategySpec("thinkcli.strategies.best_of_n:best_of_n", min_samples=4, whole_answers=True,
                               samples_mean="candidates drawn and scored (fewer once one passes)"),
     "refine": StrategySpec("thinkcli.strategies.refine:refine", uses_samples=False,
                            samples_mean="ignored: --rounds sets the revisions"),
@@ -159,7 +161,11 @@ def plan_for(effort: str, model_name: str, profile: dict | None = None, **overri
     sources = dict.fromkeys(defaults, "default")
     tuned = {k: v for k, v in (((profile or {}).get("effort") or {}).get(effort) or {}).items() if k in PROFILE_KNOBS}
     if overrides.get("strategy") not in (None, tuned.get("strategy")):
-        tuned = {}  # the knobs were measured for the profile's strategy (a greedy cot is no vote's temperature)
+        # The knobs were measured for the profile's strategy (a greedy cot is no vote's temperature). Its
+        # prompt style was measured for the model, so it carries to another strategy that samples whole
+        # answers in that style (refine, beam and MCTS prompt for drafts and steps of their own).
+        carries = "prompt_style" in tuned and spec(overrides["strategy"]).whole_answers
+        tuned = {"prompt_style": tuned["prompt_style"]} if carries else {}
     if tuned:
         extra = {**plan.extra, **{k: v for k, v in tuned.items() if k not in fields}}
         plan = replace(plan, **{k: v for k, v in tuned.items() if k in fields}, extra=extra)
