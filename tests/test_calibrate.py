@@ -454,3 +454,49 @@ def test_shipped_profile_is_the_embedded_models_and_the_readme_table_shows_it(em
         knobs = shipped["effort"][level]
         assert float(cal) == pytest.approx(100 * knobs["accuracy"], abs=0.051)
         assert float(held) == pytest.approx(100 * knobs["heldout_accuracy"], abs=0.051)
+
+
+# -- the replay is the preset: same samples, same answer, same tokens --------------------
+
+
+@pytest.mark.parametrize("setting", [
+    Setting("direct", "majority", 8, "beta:0.8"),
+    Setting("direct", "majority", 8, "beta:0.95"),
+    Setting("direct", "weighted:mean-logprob", 8, "beta:0.8"),
+    Setting("direct", "best:mean-logprob", 8),
+    Setting("direct", "filtered:mean-logprob:0.5", 8, "beta:0.95"),
+    Setting("direct", "majority", 8, "beta:0.8", probe=2),
+    Setting("direct", "weighted:mean-logprob", 8, "beta:0.8", probe=2, anchor=True),
+    Setting("direct", "majority", 8, "beta:0.95", probe=2, easy_signal="mean-logprob", easy_threshold=-1.0,
+            anchor=True),
+], ids=lambda s: s.label)
+def test_replay_scores_exactly_what_the_preset_runs_on_the_same_samples(setting):
+    """Calibration chooses plans by replaying them over a draw; that is only sound if the preset
+    the profile writes, run live on the same samples, answers the same and spends the same. On 40
+    scripted questions (a greedy reply and 8 samples each, answers scattered over 7, 8 and 9 with
+    random log-probs), the live run through the engine and ``replay.run_block`` agree exactly."""
+    import random
+
+    from thinkcli import engine, profiles
+    from thinkcli.bench import is_correct
+    from thinkcli.events import NullSink
+
+    profiles.save({"key": "model:fake-model", "model": "fake-model",
+                   "effort": {"high": calibrate.knobs(setting, 0.4)}})
+    rng = random.Random(setting.label)
+    item = Item("What is 3 + 4?", "7", id="d:1", kind="arith")
+    for _ in range(40):
+        replies = [Reply(f"Final answer: {rng.choice('77899')}", logprobs=[rng.uniform(-2, 0) for _ in range(3)])
+                   for _ in range(9)]
+
+        def scripted_backend(replies=replies):
+            sampled = iter(replies[1:])
+            return FakeBackend(responder=lambda call, i: replies[0] if call.params.temperature == 0 else next(sampled))
+
+        [q] = calibrate.draw([item], scripted_backend(), data="d", model_key="model:fake-model", samples=8,
+                             styles=["direct"], temperature=0.4, max_tokens=16, seed=0).questions
+        right, tokens = replay.run_block(replay.setting_blocks(q, setting)[0], setting)
+        live = engine.run(engine.Request(item.question, effort="high", max_tokens=16, seed=0), NullSink(),
+                          backend=scripted_backend())
+        assert (is_correct(item, live.answer, ""), live.usage.completion_tokens) == (right, tokens), (
+            [r.text[-1] for r in replies], live.notes)

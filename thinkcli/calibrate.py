@@ -11,7 +11,6 @@ by ``profiles``. Nothing imports this module but the CLI and benchmarks.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from thinkcli.calc import answer_in
 from thinkcli.errors import UsageError
 from thinkcli.events import Generation
 from thinkcli.replay import Question, Sample, Setting
+from thinkcli.signals import of_generation
 
 DRAW_VERSION = 2
 
@@ -74,19 +74,9 @@ class Draw:
         return draw
 
 
-def signals_of(gen: Generation) -> dict[str, float]:
-    """The confidence signals a generation carries (the backend's, else those its log-probs give)."""
-    out = {k: float(v) for k, v in (getattr(gen, "signals", None) or {}).items()
-           if v is not None and not math.isnan(v)}
-    if "mean-logprob" not in out and gen.mean_logprob is not None:
-        out["mean-logprob"] = gen.mean_logprob
-        out.setdefault("inverse-perplexity", math.exp(gen.mean_logprob))
-    return out
-
-
 def to_sample(item: Item, gen: Generation, style: str = "direct") -> Sample:
     answer = answer_in(gen.text, style, item.question)
-    return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, signals_of(gen),
+    return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, of_generation(gen),
                   answer)
 
 

@@ -175,3 +175,22 @@ def threshold(warmup: list[float], keep: float) -> float | None:
     ranked = sorted(warmup, reverse=True)
     kept = max(1, math.ceil(keep * len(ranked) - 1e-9))
     return ranked[min(kept, len(ranked)) - 1]
+
+
+def of_generation(gen) -> dict[str, float]:
+    """The confidence signals a generation carries: the backend's, and where it gave log-probs
+    but not their mean, the mean and its exp (a third party's backend may give log-probs alone).
+    A candidate carries these and a calibration draw records them, so both read the same.
+
+    >>> from types import SimpleNamespace as G
+    >>> of_generation(G(signals={"self-certainty": 2.0, "deepconf-mean": float("nan")}, mean_logprob=0.0))
+    {'self-certainty': 2.0, 'mean-logprob': 0.0, 'inverse-perplexity': 1.0}
+    >>> of_generation(G(signals={}, mean_logprob=None))
+    {}
+    """
+    out = {k: float(v) for k, v in (getattr(gen, "signals", None) or {}).items()
+           if v is not None and not math.isnan(v)}
+    if "mean-logprob" not in out and gen.mean_logprob is not None:
+        out["mean-logprob"] = gen.mean_logprob
+        out.setdefault("inverse-perplexity", math.exp(min(0.0, gen.mean_logprob)))
+    return out

@@ -11,6 +11,7 @@ from thinkcli.calc import answer_in
 from thinkcli.candidate import Candidate
 from thinkcli.events import Generation, Notice, SampleDone
 from thinkcli.meter import GenParams, Message
+from thinkcli.signals import of_generation
 
 __all__ = ["Candidate", "Outcome", "Plan", "Problem", "apply_select", "to_candidate"]
 
@@ -104,7 +105,7 @@ def to_candidate(gen: Generation, sink=None, score: float | None = None, questio
         score=score,
         mean_logprob=gen.mean_logprob,
         finish_reason=gen.finish_reason,
-        signals=dict(gen.signals),
+        signals=of_generation(gen),
         approximate=gen.approximate,
     )
     if sink is not None:
