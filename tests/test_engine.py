@@ -59,6 +59,16 @@ def test_token_budget_stops_and_keeps_partial_answer(fake):
     assert result.usage.completion_tokens == 5  # tokens of the cut sample still count as spent
 
 
+def test_a_cut_off_program_reply_is_read_by_its_expression(fake):
+    """The budget cuts a `program` reply after its expression: the answer is the expression's
+    value, as the vote would have read the whole reply, not the words the direct style reads."""
+    question = "There are 4 bags with 9 marbles in each bag. How many marbles are there in total?"
+    fake.enqueue("4 * 9 = 32 marbles in all the bags")
+    result = engine.run(Request(question, prompt_style="program", budgets=Budgets(max_total_tokens=5)), ListSink(),
+                        backend=fake)
+    assert result.stopped_by == "tokens" and result.answer == "36"
+
+
 def test_interrupt_returns_best_so_far(fake):
     def explode(call, i):
         raise KeyboardInterrupt

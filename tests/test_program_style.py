@@ -28,6 +28,8 @@ WORD = "There are 4 bags with 9 marbles in each bag. How many marbles are there 
     ("4 * 9", "36"), ("4*9 = 36", "36"), ("(18 + 9) - 4\nSo 23 coins.", "23"), ("36 / 4", "9"),
     ("7 / 2", "3.5"), ("10 - 12", "-2"), ("3 × 4 ÷ 6", "2"), ("2 x (3 + 4)", "14"),
     ("1,200 + 300", "1500"), ("0.1 + 0.2", "0.3"), ("The total is 4 * 9 marbles", "36"),
+    ("2^10 = 1001 in base 10.", "1024"), ("3 ** 4 = 64", "81"), ("-2^2", "-4"), ("2^3^2", "512"),
+    ("(1/2)^2", "0.25"), ("2^-2 * 8", "2"), ("7^3 = 7 * 7 * 7 = 497", "343"),
 ])
 def test_the_calculator_reads_the_first_expression_exactly(text, value):
     assert calc.evaluate(text) == value
@@ -36,6 +38,7 @@ def test_the_calculator_reads_the_first_expression_exactly(text, value):
 @pytest.mark.parametrize("text", [
     "", "36", "The answer is thirty-six.", "1 / 0", "2 ** 999999", "__import__('os').system('id')",
     "(" * 500 + "1" + ")" * 500, "9" * 16 + " * 9", "4 * (9", "--",
+    "999^999", "9^9^9", "2^0.5", "0^-1", "(2^20)^20",
 ])
 def test_the_calculator_gives_nothing_for_what_is_not_arithmetic(text):
     assert calc.evaluate(text) is None
@@ -43,7 +46,7 @@ def test_the_calculator_gives_nothing_for_what_is_not_arithmetic(text):
 
 def test_the_calculator_never_raises_on_random_text():
     rng = random.Random(5)
-    alphabet = "0123456789+-*/().,= x×÷abc\n"
+    alphabet = "0123456789+-*/^().,= x×÷abc\n"
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         value = calc.evaluate(text)
@@ -57,6 +60,8 @@ def test_a_value_agrees_with_python_on_random_expressions():
         op1, op2 = rng.choice("+-*"), rng.choice("+-*")
         text = f"{a} {op1} ({b} {op2} {c})"
         assert calc.evaluate(text) == str(eval(text)), text  # our own parser, checked against Python's
+        power = f"{rng.choice('-' * 1 + ' ' * 3).strip()}{a % 50} {op1} {b % 30} ** {c % 4} ** {a % 3}"
+        assert calc.evaluate(power) == str(eval(power)), power  # powers bind tighter, from the right
 
 
 def test_questions_with_nothing_to_compute_are_asked_directly():
@@ -129,6 +134,16 @@ def test_the_embedded_model_answers_by_the_expression_it_wrote(think, embedded_m
         assert sample["answer"] == calc.answer_in(sample["text"], "program", WORD)
     assert any(calc.evaluate(s["text"]) for s in out["samples"]), [s["text"] for s in out["samples"]]
     assert out["answer"] in {s["answer"] for s in out["samples"]}
+
+
+@pytest.mark.model
+def test_the_calculator_does_the_power_the_embedded_model_gets_wrong(think, embedded_model):
+    """At the default effort (the shipped profile's greedy program reply) the model writes
+    ``7^3 = 7 * 7 * 7 = 497``: the expression is right, its arithmetic is not."""
+    out = json.loads(think("-m", str(embedded_model), "--json", "--max-tokens", "48",
+                           "What is 7 to the power of 3?").stdout)
+    assert out["samples"][0]["text"].startswith("7^3") and "343" not in out["samples"][0]["text"]
+    assert out["answer"] == "343"
 
 
 def test_the_command_line_offers_the_styles_the_rest_accepts():

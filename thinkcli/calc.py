@@ -3,8 +3,8 @@
 Program-aided answering (Gao et al. 2022, "PAL: Program-aided Language Models";
 Chen et al. 2022, "Program of Thoughts"): the model writes the expression that
 computes the answer and the computer does the arithmetic, which small models get
-wrong far more often than they get the expression wrong. Only numbers, + - * /
-and parentheses are understood, read into exact fractions by a parser of our own:
+wrong far more often than they get the expression wrong. Only numbers, + - * /,
+powers (``^`` or ``**``, to a whole exponent, within MAX_POWER_DIGITS) and parentheses are understood, read into exact fractions by a parser of our own:
 nothing in a reply is ever executed. A question with nothing to compute (no
 number in it, or asking yes or no) is asked and read as the `direct` style does.
 Pure functions; imports only ``answers``.
@@ -19,8 +19,9 @@ from thinkcli.answers import YES_NO_QUESTION, extract
 
 MAX_CHARS = 200  # a longer run of arithmetic is not an answer's expression
 MAX_DIGITS = 15  # per number, so that no reply can make the calculator work hard
+MAX_POWER_DIGITS = 40  # nor can a power: 2^10 is read, 999^999 is not an answer
 _TIMES = re.compile(r"(?<=[\d)])\s*[x×·]\s*(?=[\d(])")  # 3 x 4, 3×4, 3·4
-_RUN = re.compile(r"[\d.,\s+\-*/()]+")
+_RUN = re.compile(r"[\d.,\s+\-*/^()]+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|(.))")
 
@@ -42,7 +43,8 @@ def _tokens(text: str) -> list[str]:
 
 
 class _Parser:
-    """expr := term (('+'|'-') term)* ; term := unary (('*'|'/') unary)* ; unary := '-' unary | atom."""
+    """expr := term (('+'|'-') term)* ; term := unary (('*'|'/') unary)* ; unary := '-' unary | power ;
+    power := atom ('^' unary)? (so -2^2 is -4 and 2^3^2 is 2^9, as in mathematics)."""
 
     def __init__(self, tokens: list[str]) -> None:
         self.tokens, self.i = tokens, 0
@@ -76,6 +78,23 @@ class _Parser:
         if self.peek() == "-":
             self.take()
             return -self.unary()
+        return self.power()
+
+    def power(self) -> Fraction:
+        base = self.atom()
+        if self.peek() != "^":
+            return base
+        self.take()
+        exponent = self.unary()
+        if exponent.denominator != 1 or (base == 0 and exponent < 0):
+            raise _Syntax
+        if base not in (0, 1, -1):  # digits of the result, before computing it
+            size = max(abs(base.numerator), base.denominator)
+            if len(str(size)) * abs(exponent.numerator) > MAX_POWER_DIGITS + 1:
+                raise _Syntax
+        return base ** exponent.numerator
+
+    def atom(self) -> Fraction:
         token = self.take()
         if token == "(":
             value = self.expr()
@@ -93,6 +112,10 @@ def value_of(expression: str) -> Fraction | None:
     >>> value_of("3 * 6 - 2"), value_of("(18 + 9) - 4"), value_of("7 / 2"), value_of("-3 * -2")
     (Fraction(16, 1), Fraction(23, 1), Fraction(7, 2), Fraction(6, 1))
     >>> value_of("1 / 0"), value_of("2 +"), value_of("__import__('os')"), value_of("9" * 40 + " * 2")
+    (None, None, None, None)
+    >>> value_of("2^10"), value_of("-2^2"), value_of("2^3^2"), value_of("2^-1"), value_of("(1/2)^2")
+    (Fraction(1024, 1), Fraction(-4, 1), Fraction(512, 1), Fraction(1, 2), Fraction(1, 4))
+    >>> value_of("999^999"), value_of("2^0.5"), value_of("0^-1"), value_of("2^1000000000000")
     (None, None, None, None)
     """
     if len(expression) > MAX_CHARS:
@@ -125,7 +148,7 @@ def _candidates(run: str):
             yield piece
             if piece.count("(") > piece.count(")") and piece.startswith("("):
                 piece = piece[1:].strip()  # "(3 + 4" -> "3 + 4"
-            elif piece[-1] in "+-*/(.":
+            elif piece[-1] in "+-*/^(.":
                 piece = piece[:-1].strip()  # "3 * 6 -" -> "3 * 6"
             else:
                 break
@@ -141,10 +164,12 @@ def evaluate(text: str) -> str | None:
     ('16', '27', '36')
     >>> evaluate("The answer is 12."), evaluate("1,200 + 50"), evaluate("(36 / 4")
     (None, '1250', '9')
+    >>> evaluate("2^10 = 1001 in base 10."), evaluate("3 ** 4 = 64")
+    ('1024', '81')
     """
-    text = _TIMES.sub(" * ", text.replace("÷", "/").replace("−", "-"))
+    text = _TIMES.sub(" * ", text.replace("÷", "/").replace("−", "-").replace("**", "^"))
     for run in _RUN.findall(text):
-        if not re.search(r"\d\s*[-+*/]\s*[-(.\d]", run):
+        if not re.search(r"\d\s*[-+*/^]\s*[-(.\d]", run):
             continue
         for expression in _candidates(run):
             value = value_of(expression)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from thinkcli.accounting import Meter
 from thinkcli.answers import extract, vote_key
+from thinkcli.calc import answer_in
 from thinkcli.errors import BackendError, ThinkError, UsageError
 from thinkcli.events import (
     AnswerSeen,
@@ -105,9 +107,11 @@ class Recorder:
         self.sink.emit(event)
 
 
-def best_so_far(done: list[SampleDone], meter: Meter, key=vote_key) -> Outcome:
+def best_so_far(done: list[SampleDone], meter: Meter, key=vote_key,
+                read: Callable[[str], str | None] | None = None) -> Outcome:
     """The vote over finished samples, ties broken as the vote breaks them (by mean
-    log-probability); else the longest partial text."""
+    log-probability); else the longest partial text, read by ``read`` (as its prompt style
+    reads a reply; by default ``answers.extract``)."""
     cands = [Candidate(d.sample, d.text, d.answer, d.usage.completion_tokens, d.score, mean_logprob=d.mean_logprob)
              for d in done]
     buckets = voting.tally(((c.sample, c.answer, c.mean_logprob) for c in cands), key=key)
@@ -119,7 +123,7 @@ def best_so_far(done: list[SampleDone], meter: Meter, key=vote_key) -> Outcome:
     partial = {i: "".join(p) for i, p in meter.partial.items() if "".join(p).strip()}
     if partial:
         i, text = max(partial.items(), key=lambda kv: len(kv[1]))
-        answer = extract(text).answer
+        answer = read(text) if read is not None else extract(text).answer
         cands.append(Candidate(i, text, answer, len(meter.partial[i]), finish_reason="cancelled"))
         return Outcome(answer, cands, chosen=i)
     return Outcome(None, cands)
@@ -161,6 +165,8 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
         strategy = spec.load()
         problem = Problem(request.prompt, request.system, request.messages)
         recorder = Recorder(sink, key=problem.key)
+        # a cut-off reply of a whole-answer strategy is read as its prompt style reads one (a program's value)
+        read = (lambda text: answer_in(text, plan.prompt_style, problem.question)) if spec.whole_answers else None
         meter = Meter(backend, recorder, request.budgets, price=_price_for(backend, request),
                       price_for=lambda other: _price_for(other, request), cancel=cancel, stream=stream)
         verifier = verifier or _verifier_for(request, plan, meter)
@@ -173,15 +179,15 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
         except BudgetExhausted as stop:
             stopped_by = stop.budget
             sink.emit(BudgetStop(stop.budget, stop.detail))
-            outcome = stop.outcome or best_so_far(recorder.done, meter, recorder.key)
+            outcome = stop.outcome or best_so_far(recorder.done, meter, recorder.key, read)
         except KeyboardInterrupt as stop:
             interrupted = True
-            outcome = getattr(stop, "outcome", None) or best_so_far(recorder.done, meter, recorder.key)
+            outcome = getattr(stop, "outcome", None) or best_so_far(recorder.done, meter, recorder.key, read)
         except BackendError as failure:
             # A later call failed (server down mid-run): answer from what finished, if anything did.
             if not recorder.done:
                 raise
-            outcome = best_so_far(recorder.done, meter, recorder.key)
+            outcome = best_so_far(recorder.done, meter, recorder.key, read)
             outcome.notes.append(f"stopped early: {failure.message}")
             sink.emit(Notice(f"{failure.message}; answering from the {len(recorder.done)} finished sample(s)"))
         if not interrupted:
