@@ -30,6 +30,10 @@ WORD = "There are 4 bags with 9 marbles in each bag. How many marbles are there 
     ("1,200 + 300", "1500"), ("0.1 + 0.2", "0.3"), ("The total is 4 * 9 marbles", "36"),
     ("2^10 = 1001 in base 10.", "1024"), ("3 ** 4 = 64", "81"), ("-2^2", "-4"), ("2^3^2", "512"),
     ("(1/2)^2", "0.25"), ("2^-2 * 8", "2"), ("7^3 = 7 * 7 * 7 = 497", "343"),
+    # what a small model writes around its expression: list markers, units before an operator
+    ("1. 8 bags * 6 books = 60 books\n2. 60 bags * 1 book = 60 books", "48"),
+    ("13 (apples) + 8 (apples) - 2 (apples) = 22 apples", "19"), ("7 bags x 4 apples / bag = 24 apples", "28"),
+    ("- 40 coins / 5 friends = 6 coins", "8"), ("He has 15 red marbles + 15 more = 25", "30"),
 ])
 def test_the_calculator_reads_the_first_expression_exactly(text, value):
     assert calc.evaluate(text) == value
@@ -39,6 +43,7 @@ def test_the_calculator_reads_the_first_expression_exactly(text, value):
     "", "36", "The answer is thirty-six.", "1 / 0", "2 ** 999999", "__import__('os').system('id')",
     "(" * 500 + "1" + ")" * 500, "9" * 16 + " * 9", "4 * (9", "--",
     "999^999", "9^9^9", "2^0.5", "0^-1", "(2^20)^20",
+    "Sam has 3 apples - he eats one.", "1. Add the apples\n2. Count them", "9 bags with 7 shells each",
 ])
 def test_the_calculator_gives_nothing_for_what_is_not_arithmetic(text):
     assert calc.evaluate(text) is None

@@ -3,7 +3,8 @@
 Program-aided answering (Gao et al. 2022, "PAL: Program-aided Language Models";
 Chen et al. 2022, "Program of Thoughts"): the model writes the expression that
 computes the answer and the computer does the arithmetic, which small models get
-wrong far more often than they get the expression wrong. Only numbers, + - * /,
+wrong far more often than they get the expression wrong. List markers and the units a
+model writes between a number and an operator ("8 bags * 6 books") are dropped. Only numbers, + - * /,
 powers (``^`` or ``**``, to a whole exponent, within MAX_POWER_DIGITS) and parentheses are understood, read into exact fractions by a parser of our own:
 nothing in a reply is ever executed. A question with nothing to compute (no
 number in it, or asking yes or no) is asked and read as the `direct` style does.
@@ -23,6 +24,10 @@ MAX_POWER_DIGITS = 40  # nor can a power: 2^10 is read, 999^999 is not an answer
 _TIMES = re.compile(r"(?<=[\d)])\s*[x×·]\s*(?=[\d(])")  # 3 x 4, 3×4, 3·4
 _RUN = re.compile(r"[\d.,\s+\-*/^()]+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# What small models write around an expression: list markers ("1. 6 + 5 = 11") and units
+# between a number and the next operator ("8 bags * 6 books", "13 (apples) + 8 (apples)").
+_LIST_MARK = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[*•-])[ \t]+", re.MULTILINE)
+_UNITS = re.compile(r"(?<=\d)[ \t]+(?:\(?[A-Za-z][A-Za-z']*\)?[ \t]+){1,3}(?=[-+*/×x÷^][ \t]*[\d(])")
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|(.))")
 
 
@@ -166,8 +171,17 @@ def evaluate(text: str) -> str | None:
     (None, '1250', '9')
     >>> evaluate("2^10 = 1001 in base 10."), evaluate("3 ** 4 = 64")
     ('1024', '81')
+
+    List markers and the units of a number (up to three words) before an operator are not
+    part of the arithmetic:
+
+    >>> evaluate("1. 8 bags * 6 books = 60 books"), evaluate("13 (apples) + 8 (apples) - 2 (apples) = 22")
+    ('48', '19')
+    >>> evaluate("7 bags x 4 apples / bag = 24 apples"), evaluate("Sam has 3 apples - he eats one")
+    ('28', None)
     """
-    text = _TIMES.sub(" * ", text.replace("÷", "/").replace("−", "-").replace("**", "^"))
+    text = text.replace("÷", "/").replace("−", "-").replace("**", "^")
+    text = _TIMES.sub(" * ", _UNITS.sub(" ", _LIST_MARK.sub("", text)))
     for run in _RUN.findall(text):
         if not re.search(r"\d\s*[-+*/^]\s*[-(.\d]", run):
             continue
