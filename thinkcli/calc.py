@@ -4,8 +4,9 @@ Program-aided answering (Gao et al. 2022, "PAL: Program-aided Language Models";
 Chen et al. 2022, "Program of Thoughts"): the model writes the expression that
 computes the answer and the computer does the arithmetic, which small models get
 wrong far more often than they get the expression wrong. List markers and the units a
-model writes between a number and an operator ("8 bags * 6 books") are dropped. Only numbers, + - * /,
-powers (``^`` or ``**``, to a whole exponent, within MAX_POWER_DIGITS) and parentheses are understood, read into exact fractions by a parser of our own:
+model writes between a number and an operator ("8 bags * 6 books") are dropped. Only
+numbers, + - * /, powers (``^`` or ``**``, to a whole exponent, within MAX_POWER_DIGITS)
+and parentheses are understood, read into exact fractions by a parser of our own:
 nothing in a reply is ever executed. A question with nothing to compute (no
 number in it, or asking yes or no) is asked and read as the `direct` style does.
 Pure functions; imports only ``answers``.
