@@ -83,7 +83,7 @@ def test_cancel_ends_a_whole_answer_in_flight(server):
 
 
 def test_a_batch_keeps_one_connection_per_question_in_flight(think, server, tmp_path):
-    server.delay = 0.05  # every answer overlaps others: 32 in flight, more than httpx's default keeps alive (20)
+    server.delay = 0.25  # every answer overlaps others: 32 in flight, more than httpx's default keeps alive (20)
     src, out = questions(tmp_path / "q.jsonl", 160), tmp_path / "a.jsonl"
     proc = think(*remote(server, str(src), "-o", str(out), "--concurrency", "32"))
     assert proc.returncode == 0, proc.stderr
