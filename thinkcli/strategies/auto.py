@@ -21,10 +21,8 @@ Each step is announced with ``RoundStarted`` so the live view shows the path.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
-from thinkcli.candidate import Candidate
 from thinkcli.events import RoundStarted
 from thinkcli.meter import BudgetExhausted
 from thinkcli.strategies.ballot import Ballot, anytime, draw_round, run_ballot
@@ -43,14 +41,6 @@ def unanimous(ballot: Ballot) -> bool:
     return len(buckets) == 1 and buckets[0].count == ballot.drawn >= 2
 
 
-def signal_of(cand: Candidate, name: str) -> float | None:
-    """A candidate's confidence signal; mean-logprob and inverse-perplexity also from its log-probs."""
-    value = (getattr(cand, "signals", None) or {}).get(name)
-    if value is None and cand.mean_logprob is not None:
-        value = {"mean-logprob": cand.mean_logprob, "inverse-perplexity": math.exp(cand.mean_logprob)}.get(name)
-    return value
-
-
 def easy(ballot: Ballot, plan: Plan) -> tuple[bool, str]:
     """Whether the probe says the question is easy, and why (agreement, then confidence)."""
     if not unanimous(ballot):
@@ -58,7 +48,7 @@ def easy(ballot: Ballot, plan: Plan) -> tuple[bool, str]:
     signal, threshold = plan.extra.get("easy_signal"), plan.extra.get("easy_threshold")
     if not signal or threshold is None:
         return True, f"the {ballot.drawn} probe samples agree"
-    values = [signal_of(c, signal) for c in ballot.candidates]
+    values = [c.signals.get(signal) for c in ballot.candidates]  # to_candidate read them: signals.of_generation
     if any(v is None for v in values):
         return True, f"the {ballot.drawn} probe samples agree (no {signal} to check)"
     mean = sum(values) / len(values)
