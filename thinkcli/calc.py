@@ -14,6 +14,7 @@ Pure functions; imports only ``answers``.
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -94,9 +95,9 @@ class _Parser:
         exponent = self.unary()
         if exponent.denominator != 1 or (base == 0 and exponent < 0):
             raise _Syntax
-        if base not in (0, 1, -1):  # digits of the result, before computing it
+        if base not in (0, 1, -1):  # the result's digits, before computing it
             size = max(abs(base.numerator), base.denominator)
-            if len(str(size)) * abs(exponent.numerator) > MAX_POWER_DIGITS + 1:
+            if abs(exponent.numerator) * math.log10(size) >= MAX_POWER_DIGITS:
                 raise _Syntax
         return base ** exponent.numerator
 
@@ -123,6 +124,8 @@ def value_of(expression: str) -> Fraction | None:
     (Fraction(1024, 1), Fraction(-4, 1), Fraction(512, 1), Fraction(1, 2), Fraction(1, 4))
     >>> value_of("999^999"), value_of("2^0.5"), value_of("0^-1"), value_of("2^1000000000000")
     (None, None, None, None)
+    >>> len(str(value_of("10^39"))), value_of("10^40"), len(str(value_of("2^132")))  # at most 40 digits
+    (40, None, 40)
     """
     if len(expression) > MAX_CHARS:
         return None
