@@ -9,14 +9,16 @@ _think() {
         case "$path $w" in
             "think ask") path="think ask" ;;
             "think batch") path="think batch" ;;
-            "think logs") path="think logs" ;;
-            "think calibrate") path="think calibrate" ;;
-            "think fix") path="think fix" ;;
             "think bench") path="think bench" ;;
+            "think calibrate") path="think calibrate" ;;
             "think serve") path="think serve" ;;
+            "think logs") path="think logs" ;;
+            "think fix") path="think fix" ;;
+            "think models") path="think models" ;;
             "think keys") path="think keys" ;;
             "think config") path="think config" ;;
-            "think models") path="think models" ;;
+            "think models pull") path="think models pull" ;;
+            "think models rm") path="think models rm" ;;
             "think keys set") path="think keys set" ;;
             "think keys list") path="think keys list" ;;
             "think keys unset") path="think keys unset" ;;
@@ -24,8 +26,6 @@ _think() {
             "think config set") path="think config set" ;;
             "think config unset") path="think config unset" ;;
             "think config path") path="think config path" ;;
-            "think models pull") path="think models pull" ;;
-            "think models rm") path="think models rm" ;;
         esac
     done
     case "$path" in
@@ -59,7 +59,7 @@ _think() {
                 --parallel) return ;;
                 --max-retries) return ;;
             esac
-            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help batch logs calibrate fix bench serve keys config models" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--file -f --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --select --judge --judge-model --rounds --beam-width --think-min --think-max --max-total-tokens --time-limit --max-cost --verify --verify-timeout --verify-env --threads --base-url --parallel --max-retries --json --quiet -q --version --help batch bench calibrate serve logs fix models keys config" -- "$cur")) ;;
         "think ask")
             case "$prev" in
                 --file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -121,41 +121,6 @@ _think() {
                 --max-retries) return ;;
             esac
             COMPREPLY=($(compgen -W "--output -o --lines --concurrency -c --ordered --unordered --resume --overwrite --max-cost --max-total-tokens --time-limit --system -s --model -m --effort -e --samples -n --max-tokens --temperature -t --seed --prompt-style --strategy --confidence --judge --judge-model --rounds --beam-width --think-min --think-max --verify --verify-timeout --threads --base-url --parallel --max-retries --quiet -q --help " -- "$cur")) ;;
-        "think logs")
-            case "$prev" in
-                --count|-n) return ;;
-            esac
-            COMPREPLY=($(compgen -W "--count -n --json --path --help " -- "$cur")) ;;
-        "think calibrate")
-            case "$prev" in
-                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --samples|-n) return ;;
-                --styles) return ;;
-                --holdout) return ;;
-                --limit) return ;;
-                --max-tokens) return ;;
-                --temperature|-t) return ;;
-                --seed) return ;;
-                --draw) return ;;
-                --threads) return ;;
-                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-            esac
-            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --no-save --json --plot --help " -- "$cur")) ;;
-        "think fix")
-            case "$prev" in
-                --verify) return ;;
-                --verify-timeout) return ;;
-                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --effort|-e) COMPREPLY=($(compgen -W "low medium high auto" -- "$cur")); return ;;
-                --samples|-n) return ;;
-                --strategy) return ;;
-                --max-tokens) return ;;
-                --temperature|-t) return ;;
-                --seed) return ;;
-                --patch) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --verify-env) return ;;
-            esac
-            COMPREPLY=($(compgen -W "--verify --verify-timeout --model -m --effort -e --samples -n --strategy --max-tokens --temperature -t --seed --dry-run --patch --verify-env --quiet -q --help " -- "$cur")) ;;
         "think bench")
             case "$prev" in
                 --strategy) return ;;
@@ -178,6 +143,21 @@ _think() {
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
             COMPREPLY=($(compgen -W "--strategy --samples -n --prompt-style --fixed --model -m --limit --seed --max-tokens --temperature -t --confidence --timeout --threads --base-url --parallel --concurrency -c --output -o --resume --overwrite --max-cost --max-total-tokens --json --plot --help " -- "$cur")) ;;
+        "think calibrate")
+            case "$prev" in
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --samples|-n) return ;;
+                --styles) return ;;
+                --holdout) return ;;
+                --limit) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --seed) return ;;
+                --draw) return ;;
+                --threads) return ;;
+                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --no-save --json --plot --help " -- "$cur")) ;;
         "think serve")
             case "$prev" in
                 --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -195,6 +175,39 @@ _think() {
                 --threads) return ;;
             esac
             COMPREPLY=($(compgen -W "--model -m --host --port --api-key --max-queue --max-concurrency --max-cost-per-request --max-body --grace --base-url --parallel --max-retries --threads --help " -- "$cur")) ;;
+        "think logs")
+            case "$prev" in
+                --count|-n) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--count -n --json --path --help " -- "$cur")) ;;
+        "think fix")
+            case "$prev" in
+                --verify) return ;;
+                --verify-timeout) return ;;
+                --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --effort|-e) COMPREPLY=($(compgen -W "low medium high auto" -- "$cur")); return ;;
+                --samples|-n) return ;;
+                --strategy) return ;;
+                --max-tokens) return ;;
+                --temperature|-t) return ;;
+                --seed) return ;;
+                --patch) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --verify-env) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--verify --verify-timeout --model -m --effort -e --samples -n --strategy --max-tokens --temperature -t --seed --dry-run --patch --verify-env --quiet -q --help " -- "$cur")) ;;
+        "think models")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--json --help pull rm" -- "$cur")) ;;
+        "think models pull")
+            case "$prev" in
+                --alias) return ;;
+            esac
+            COMPREPLY=($(compgen -W "--alias --quiet -q --help " -- "$cur")) ;;
+        "think models rm")
+            case "$prev" in
+            esac
+            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think keys")
             case "$prev" in
             esac
@@ -229,19 +242,6 @@ _think() {
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
         "think config path")
-            case "$prev" in
-            esac
-            COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;
-        "think models")
-            case "$prev" in
-            esac
-            COMPREPLY=($(compgen -W "--json --help pull rm" -- "$cur")) ;;
-        "think models pull")
-            case "$prev" in
-                --alias) return ;;
-            esac
-            COMPREPLY=($(compgen -W "--alias --quiet -q --help " -- "$cur")) ;;
-        "think models rm")
             case "$prev" in
             esac
             COMPREPLY=($(compgen -W "--help " -- "$cur")) ;;

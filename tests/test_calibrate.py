@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import FakeBackend, Reply
-from thinkcli import calibrate, replay
+from thinkcli import calibrate, draws, replay
 from thinkcli.bench import Item
 from thinkcli.replay import Question, Sample, Setting
 
@@ -202,7 +202,7 @@ def test_draw_through_a_scripted_backend_and_round_trip(tmp_path):
     fake.responder = lambda call, i: Reply("Final answer: 7" if i % 2 == 0 else "Final answer: 8",
                                            logprobs=[-0.5, -0.1, -0.3])
     items = [Item("What is 3 + 4?", "7", id="d:1", kind="arith"), Item("What is 2 + 5?", "7", id="d:2", kind="arith")]
-    draw = calibrate.draw(items, fake, data="d", model_key="model:fake", samples=4, styles=["direct"],
+    draw = draws.draw(items, fake, data="d", model_key="model:fake", samples=4, styles=["direct"],
                           temperature=0.4, max_tokens=16, seed=5)
     # one batched call of 4 per question and style, then one greedy sample
     assert [(c.n, c.params.temperature, c.params.seed) for c in fake.calls] == [
@@ -214,7 +214,7 @@ def test_draw_through_a_scripted_backend_and_round_trip(tmp_path):
     assert draw.signals() == ["inverse-perplexity", "mean-logprob"]
     path = tmp_path / "draw.json"
     path.write_text(draw.to_json())
-    again = calibrate.load_draw(path)
+    again = draws.load(path)
     assert again == draw
     result = calibrate.calibrate(again, holdout=0.5, seed=0)
     assert set(result.chosen) == {"low", "medium", "high", "auto"}
@@ -493,7 +493,7 @@ def test_replay_scores_exactly_what_the_preset_runs_on_the_same_samples(setting)
             sampled = iter(replies[1:])
             return FakeBackend(responder=lambda call, i: replies[0] if call.params.temperature == 0 else next(sampled))
 
-        [q] = calibrate.draw([item], scripted_backend(), data="d", model_key="model:fake-model", samples=8,
+        [q] = draws.draw([item], scripted_backend(), data="d", model_key="model:fake-model", samples=8,
                              styles=["direct"], temperature=0.4, max_tokens=16, seed=0).questions
         right, tokens = replay.run_block(replay.setting_blocks(q, setting)[0], setting)
         live = engine.run(engine.Request(item.question, effort="high", max_tokens=16, seed=0), NullSink(),

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import pytest
 
-from thinkcli import calc, calibrate, engine, prompts
+from thinkcli import calc, draws, engine, prompts
 from thinkcli.answers import vote_key
 from thinkcli.bench import Item
 from thinkcli.engine import Request
@@ -113,7 +113,7 @@ def test_other_styles_do_not_evaluate_what_the_model_wrote(fake):
 
 def test_the_calibration_draw_reads_program_samples_by_value(fake):
     fake.responder = lambda call, i: "4 * 9" if call.params.temperature else "4 + 9"
-    drawn = calibrate.draw([Item(WORD, "36", kind="word")], fake, data="t", model_key="k", samples=4,
+    drawn = draws.draw([Item(WORD, "36", kind="word")], fake, data="t", model_key="k", samples=4,
                            styles=["program"], temperature=0.4, max_tokens=16, seed=0)
     q = drawn.questions[0]
     assert [s.correct for s in q.samples["program"]] == [True] * 4

@@ -19,13 +19,13 @@ PACKAGE = ROOT / "thinkcli"
 LEVELS: dict[str, int] = {
     # the command line: a client of everything below
     "thinkcli.cli": 7, "thinkcli.cli_app": 7, "thinkcli.subcommands": 7, "thinkcli.models_cli": 7,
-    "thinkcli.cli_batch": 7, "thinkcli.cli_bench": 7, "thinkcli.cli_options": 7, "thinkcli.__main__": 7,
+    "thinkcli.cli_batch": 7, "thinkcli.cli_bench": 7, "thinkcli.cli_calibrate": 7, "thinkcli.cli_options": 7, "thinkcli.__main__": 7,
     "thinkcli.serve_command": 7, "thinkcli.cli_coerce": 7,
     # clients of the library face only (see FACE_ONLY)
     "thinkcli.serve": 6, "thinkcli.batch": 6,
     # the library face, and the engine's other clients
     "thinkcli": 5, "thinkcli.api": 5, "thinkcli.bench": 5, "thinkcli.bench_report": 5, "thinkcli.fix": 5,
-    "thinkcli.calibrate": 5, "thinkcli.replay": 5,
+    "thinkcli.calibrate": 5, "thinkcli.draws": 5, "thinkcli.replay": 5,
     # the run loop, its books, the one Request builder
     "thinkcli.engine": 4, "thinkcli.accounting": 4, "thinkcli.request": 4,
     "thinkcli.strategies": 3,
@@ -47,7 +47,7 @@ FACE = {"thinkcli", "thinkcli.api", "thinkcli.request", "thinkcli.errors", "thin
 FACE_ONLY = ("thinkcli.serve", "thinkcli.batch")
 # Renderers are the command line's business; strategies see the model only through meter.py.
 ONLY_IMPORTED_BY = {"thinkcli.ui": ("thinkcli.cli", "thinkcli.cli_app", "thinkcli.subcommands", "thinkcli.models_cli",
-                                   "thinkcli.cli_batch", "thinkcli.cli_bench", "thinkcli.ui")}
+                                   "thinkcli.cli_batch", "thinkcli.cli_bench", "thinkcli.cli_calibrate", "thinkcli.ui")}
 NEVER = {"thinkcli.strategies": ("thinkcli.backends",)}
 
 

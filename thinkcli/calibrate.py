@@ -1,8 +1,8 @@
 """`think calibrate`: one seeded draw per question, replayed into a per-model profile.
 
-Owns drawing (N samples per question and prompt style, in one batched call each,
-plus one greedy sample), saving and reloading a draw, splitting the questions into
-a calibration and a held-out part, scoring every setting of the grid on the
+Owns, for a draw (``draws``: N samples per question and prompt style, in one batched
+call each, plus one greedy sample), splitting the questions into a calibration and a
+held-out part, scoring every setting of the grid on the
 calibration part with ``replay``, choosing one setting per effort level there, and
 reporting the chosen plans on the held-out part. The profile it returns is written
 by ``profiles``. Nothing imports this module but the CLI and benchmarks.
@@ -10,107 +10,16 @@ by ``profiles``. Nothing imports this module but the CLI and benchmarks.
 
 from __future__ import annotations
 
-import json
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from itertools import product
-from pathlib import Path
 
 from thinkcli import replay
-from thinkcli.answers import vote_key
-from thinkcli.bench import SEED_STRIDE, Item, is_correct
-from thinkcli.calc import answer_in
+from thinkcli.draws import Draw
 from thinkcli.errors import UsageError
-from thinkcli.events import Generation
-from thinkcli.replay import Question, Sample, Setting
-from thinkcli.signals import of_generation
-
-DRAW_VERSION = 2
-
-
-@dataclass
-class Draw:
-    """Everything sampled for one calibration: what the replay scores, and how it was drawn."""
-
-    model: str
-    model_key: str
-    data: str
-    samples: int
-    styles: list[str]
-    temperature: float
-    max_tokens: int
-    seed: int
-    questions: list[Question] = field(default_factory=list)
-    wall_s: float = 0.0
-    style_wall_s: dict[str, float] = field(default_factory=dict)  # prompt style -> seconds its draw took
-
-    def signals(self) -> list[str]:
-        """Signal names every sample of the draw carries."""
-        names: set[str] | None = None
-        for q in self.questions:
-            for samples in q.samples.values():
-                for s in samples:
-                    names = set(s.signals) if names is None else names & set(s.signals)
-        return sorted(names or ())
-
-    def to_json(self) -> str:
-        doc = asdict(self)
-        doc["version"] = DRAW_VERSION
-        return json.dumps(doc)
-
-    @classmethod
-    def from_json(cls, text: str) -> Draw:
-        doc = json.loads(text)
-        if doc.pop("version", None) != DRAW_VERSION:
-            raise UsageError("the saved draw is from another version of think calibrate; draw again")
-        qs = doc.pop("questions")
-        draw = cls(**doc)
-        for q in qs:
-            draw.questions.append(Question(
-                q["id"], q["kind"], {st: [Sample(**s) for s in ss] for st, ss in q["samples"].items()},
-                {st: Sample(**s) for st, s in q["greedy"].items()}))
-        return draw
-
-
-def to_sample(item: Item, gen: Generation, style: str = "direct") -> Sample:
-    answer = answer_in(gen.text, style, item.question)
-    return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, of_generation(gen),
-                  answer)
-
-
-def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: int, styles: Sequence[str],
-         temperature: float, max_tokens: int, seed: int,
-         progress: Callable[[int, int], None] | None = None) -> Draw:
-    """N samples per question and style in one batched call (seeds SEED+1000q+i), and one greedy sample."""
-    from thinkcli import prompts
-    from thinkcli.backends.base import GenParams
-
-    result = Draw(backend.model, model_key, data, samples, list(styles), temperature, max_tokens, seed)
-    started = time.monotonic()
-    total, done = len(items) * len(styles), 0
-    questions = [Question(item.id, item.kind, {}) for item in items]
-    for style in styles:
-        style_started = time.monotonic()
-        for q, (item, question) in enumerate(zip(items, questions, strict=True)):
-            if progress:
-                progress(done, total)
-            messages = prompts.messages(item.question, style)
-            params = GenParams(max_tokens=max_tokens, temperature=temperature, seed=seed + SEED_STRIDE * q)
-            gens = sorted((e for e in backend.generate(messages, params, samples) if isinstance(e, Generation)),
-                          key=lambda g: g.sample)
-            question.samples[style] = [to_sample(item, g, style) for g in gens]
-            greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1)
-                      if isinstance(e, Generation)]
-            question.greedy[style] = to_sample(item, greedy[0], style)
-            done += 1
-        result.style_wall_s[style] = round(time.monotonic() - style_started, 1)
-    if progress:
-        progress(total, total)
-    result.questions = questions
-    result.wall_s = time.monotonic() - started
-    return result
+from thinkcli.replay import Question, Setting
 
 
 def split(questions: Sequence[Question], holdout: float, seed: int) -> tuple[list[Question], list[Question]]:
@@ -263,6 +172,9 @@ class Calibration:
 
 def calibrate(draw_: Draw, holdout: float, seed: int) -> Calibration:
     """Score the grid on the calibration split, choose per effort level, report on the held-out split."""
+    if not draw_.complete:
+        raise UsageError(f"the draw is unfinished ({draw_.pending} question and style pairs to go); "
+                         "run the think calibrate command that started it again to finish it")
     cal, held = split(draw_.questions, holdout, seed)
     if not cal:
         raise UsageError("no questions left to calibrate on; lower --holdout or give more questions")
@@ -353,10 +265,3 @@ def plot(c: Calibration, path: str) -> None:
         fig.savefig(path)
     finally:
         plt.close(fig)
-
-
-def load_draw(path: str | Path) -> Draw:
-    try:
-        return Draw.from_json(Path(path).read_text("utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"cannot read the saved draw {path}: {exc}") from None

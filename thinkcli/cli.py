@@ -140,7 +140,7 @@ def _exit_status(request, result) -> ExitStatus:
 
 
 # The other subcommands register themselves on `app` when imported.
-from thinkcli import cli_batch, cli_bench, models_cli, serve_command, subcommands  # noqa: E402,F401
+from thinkcli import cli_batch, cli_bench, cli_calibrate, models_cli, serve_command, subcommands  # noqa: E402,F401
 
 
 def _redact(text: str) -> str:

@@ -173,3 +173,21 @@ def _version(value: bool) -> None:
     if value:
         print(f"think {__version__}")
         raise typer.Exit()
+
+
+def csv_list(text: str, flag: str, parse=str, choices: tuple[str, ...] | None = None) -> list:
+    """A comma-separated flag value as a list, each item checked."""
+    from thinkcli.errors import UsageError
+
+    out = []
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            value = parse(item)
+        except ValueError:
+            raise UsageError(f"{flag}: {item!r} is not a valid value") from None
+        if choices is not None and value not in choices:
+            raise UsageError(f"{flag}: unknown {item!r}; choose from {', '.join(choices)}")
+        if parse is int and value < 1:
+            raise UsageError(f"{flag}: {item!r} must be at least 1")
+        out.append(value)
+    return out

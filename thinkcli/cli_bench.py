@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from thinkcli.cli_app import app, handles_errors
+from thinkcli.cli_app import app, csv_list, handles_errors
 from thinkcli.cli_options import (
     BaseUrl,
     BatchMaxCost,
@@ -17,7 +17,6 @@ from thinkcli.cli_options import (
     Resume,
 )
 from thinkcli.errors import ExitStatus
-from thinkcli.subcommands import _csv  # the same comma-list parsing as think calibrate
 
 
 @app.command("bench", help="Run a strategy x samples x prompt-style grid over a question set and print "
@@ -62,9 +61,9 @@ def bench_cmd(
     from thinkcli.ui import live_allowed
     from thinkcli.ui.progress import BatchProgress
 
-    strategies_ = _csv(strategy, "--strategy", choices=tuple(STRATEGIES))
-    counts = _csv(samples, "--samples", int)
-    styles = _csv(prompt_style, "--prompt-style", choices=config.PROMPT_STYLES) if prompt_style else [None]
+    strategies_ = csv_list(strategy, "--strategy", choices=tuple(STRATEGIES))
+    counts = csv_list(samples, "--samples", int)
+    styles = csv_list(prompt_style, "--prompt-style", choices=config.PROMPT_STYLES) if prompt_style else [None]
     if plot:
         bench.plot_check(plot)
     items = bench.load_items(data, limit)

@@ -1,0 +1,204 @@
+"""`think calibrate --draw FILE`: a draw saved as it goes, resumed after Ctrl-C or a failure to
+exactly the draw an unbroken run makes, and refused when a run asks for another draw."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FakeBackend
+from tests.faultserver import FaultServer
+from thinkcli import draws
+from thinkcli.bench import Item
+
+
+def items(count: int) -> list[Item]:
+    return [Item(f"What is {k} + 1?", str(k + 1), id=f"d:{k + 1}", kind="ab"[k % 2]) for k in range(count)]
+
+
+def seeded(call, i) -> str:
+    """A reply that depends on the sample's seed, so a sample drawn with the wrong seed shows."""
+    return f"Final answer: {(call.params.seed + i) % 5 if call.params.temperature else 0}"
+
+
+def draw_args(n: int = 2) -> dict:
+    return dict(model="fake:m", data="d", model_key="model:fake", samples=n, styles=["direct", "program"],
+                temperature=0.4, max_tokens=16, seed=3)
+
+
+def same_samples(a: draws.Draw, b: draws.Draw) -> bool:
+    return [(q.id, q.samples, q.greedy) for q in a.questions] == [(q.id, q.samples, q.greedy) for q in b.questions]
+
+
+def test_an_interrupted_draw_resumes_to_the_same_draw_and_redraws_only_what_is_missing():
+    qs = items(3)
+    whole = FakeBackend()
+    whole.responder = seeded
+    unbroken = draws.fill(draws.start(qs, **draw_args()), qs, whole)
+    assert unbroken.complete and len(whole.calls) == 12  # 3 questions x 2 styles x (a batch, a greedy sample)
+
+    first = FakeBackend()
+
+    def stops_at_the_fifth_call(call, i):
+        if len(first.calls) == 5:  # question 3's batch of the direct style
+            raise KeyboardInterrupt
+        return seeded(call, i)
+
+    first.responder = stops_at_the_fifth_call
+    partial = draws.start(qs, **draw_args())
+    saved: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        draws.fill(partial, qs, first, checkpoint=lambda d: saved.append(d.pending))
+    assert saved == [5, 4] and partial.pending == 4 and not partial.complete
+    # saved and loaded, then resumed by another backend: only the four missing pairs are drawn
+    again = draws.Draw.from_json(partial.to_json())
+    rest = FakeBackend()
+    rest.responder = seeded
+    draws.fill(again, qs, rest)
+    assert [(c.params.seed, c.n, c.params.temperature) for c in rest.calls] == [
+        (2003, 2, 0.4), (2003, 1, 0.0), (3, 2, 0.4), (3, 1, 0.0), (1003, 2, 0.4), (1003, 1, 0.0),
+        (2003, 2, 0.4), (2003, 1, 0.0)]
+    assert again.complete and same_samples(again, unbroken)
+
+
+def test_a_draw_goes_on_only_over_the_questions_it_began_with():
+    partial = draws.start(items(3), **draw_args())
+    with pytest.raises(draws.UsageError, match="not the ones the draw was started on"):
+        draws.fill(partial, items(2), FakeBackend())
+    other = [Item("What is 9 + 9?", "18", id="d:1"), *items(3)[1:]]
+    with pytest.raises(draws.UsageError, match="not the ones the draw was started on"):
+        draws.fill(partial, other, FakeBackend())
+
+
+def test_save_replaces_the_file_whole_and_an_unwritable_path_is_a_usage_error(tmp_path):
+    path = tmp_path / "draw.json"
+    d = draws.start(items(2), **draw_args())
+    draws.save(d, path)
+    assert draws.load(path).fingerprint == d.fingerprint and os.listdir(tmp_path) == ["draw.json"]
+    with pytest.raises(draws.UsageError, match="cannot write the draw"):
+        draws.save(d, tmp_path / "missing" / "draw.json")
+
+
+# -- through the CLI, against a real server -------------------------------------------
+
+
+def replying_by_seed(body: dict, number: int) -> str:
+    return f"Final answer: {(body.get('seed') or 0) % 3 + 1}"
+
+
+@pytest.fixture
+def server():
+    srv = FaultServer(reply=replying_by_seed).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    path = tmp_path / "tiny.jsonl"
+    path.write_text("".join(json.dumps({"question": f"What is {k} + 1?", "answer": str(k + 1), "kind": "ab"[k % 2]}) + "\n"
+                            for k in range(4)))
+    return path
+
+
+def calibrate_args(data: Path, draw: Path, *more: str) -> list[str]:
+    return ["calibrate", str(data), "-m", "openai:fault-model", "--samples", "2", "--styles", "direct",
+            "--max-tokens", "8", "--holdout", "0.5", "--draw", str(draw), "--no-save", "--json", *more]
+
+
+def test_a_failed_draw_keeps_what_it_drew_and_the_same_command_finishes_it(think, server, data, tmp_path, isolated_config):
+    env = {"THINK_BASE_URL": server.url}
+    straight = think(*calibrate_args(data, tmp_path / "straight.json"), env=env)
+    assert straight.returncode == 0, straight.stderr.decode()
+
+    server.fault_when = lambda body: {"status": 400} if "What is 2 + 1?" in json.dumps(body) else None
+    draw = tmp_path / "draw.json"
+    failed = think(*calibrate_args(data, draw), env=env)
+    err = failed.stderr.decode()
+    assert failed.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"2 of 4 question and style pairs drawn are saved in {draw}: run the same command to resume" in err
+    assert draws.load(draw).pending == 2
+    served = len(server.completion_requests())
+
+    server.fault_when = None
+    resumed = think(*calibrate_args(data, draw), env=env)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert json.loads(resumed.stdout)["chosen"] == json.loads(straight.stdout)["chosen"]
+    assert same_samples(draws.load(draw), draws.load(tmp_path / "straight.json"))
+    asked = [json.dumps(r["body"]) for r in server.completion_requests()[served:]]
+    assert not any("What is 0 + 1?" in a or "What is 1 + 1?" in a for a in asked)  # the first two were kept
+
+
+def test_ctrl_c_saves_the_unfinished_draw_and_exits_130(server, data, tmp_path, isolated_config):
+    server.delay = 0.3
+    draw = tmp_path / "draw.json"
+    proc = subprocess.Popen([sys.executable, "-m", "thinkcli", *calibrate_args(data, draw)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "THINK_BASE_URL": server.url})
+    deadline = time.monotonic() + 60
+    while len(server.completion_requests()) < 3 and time.monotonic() < deadline:  # the first question is drawn
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    line = err.decode().strip()
+    assert line.startswith("think: calibrate: interrupted;") and f"saved in {draw}" in line and "\n" not in line
+    kept = draws.load(draw)
+    assert 0 < kept.pending < 4 and out == b""
+    server.delay = 0.0
+    from tests.conftest import run_think
+
+    resumed = run_think(*calibrate_args(data, draw), env={"THINK_BASE_URL": server.url})
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert draws.load(draw).complete
+
+
+def test_a_run_that_asks_for_another_draw_is_refused_and_the_file_is_left_alone(think, server, data, tmp_path, isolated_config):
+    env = {"THINK_BASE_URL": server.url}
+    draw = tmp_path / "draw.json"
+    assert think(*calibrate_args(data, draw), env=env).returncode == 0
+    before = draw.read_bytes()
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"question": "What is 7 + 1?", "answer": "8"}) + "\n")
+    for args, message in [
+        (["calibrate", str(data), "--draw", str(draw), "--samples", "3"], "holds a draw with --samples 2, not 3"),
+        (["calibrate", str(data), "--draw", str(draw), "--styles", "program"], "holds a draw with --styles direct, not program"),
+        (["calibrate", str(other), "--draw", str(draw)], f"holds a draw of other questions than {other}"),
+        (["calibrate", str(data), "--draw", str(draw), "--limit", "2"], "holds a draw of other questions than the first 2"),
+        (["calibrate", "--draw", str(draw), "-m", "openai:other"], "holds a finished draw of openai:fault-model; --model only"),
+    ]:
+        proc = think(*args, env=env)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert draw.read_bytes() == before
+    # a finished draw replays with no model and no flags: its own settings, seed and questions
+    again = think("calibrate", "--draw", str(draw), "--holdout", "0.5", "--json", "--no-save")
+    assert again.returncode == 0, again.stderr.decode()
+    assert json.loads(again.stdout)["samples"] == 2
+
+    # an unfinished draw goes on only with the model it began with
+    server.fault_when = lambda body: {"status": 400} if "What is 2 + 1?" in json.dumps(body) else None
+    partial = tmp_path / "partial.json"
+    assert think(*calibrate_args(data, partial), env=env).returncode == 1
+    kept = partial.read_bytes()
+    proc = think(*[a if a != "openai:fault-model" else "openai:other-model" for a in calibrate_args(data, partial)], env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "is an unfinished draw of openai:fault-model, not of openai:other-model" in err, err
+    proc = think(*calibrate_args(data, partial, "--seed", "9"), env=env)
+    assert proc.returncode == 2 and "holds a draw with --seed 0, not 9" in proc.stderr.decode()
+    assert partial.read_bytes() == kept
+
+
+def test_a_draw_file_that_is_not_a_draw_is_never_overwritten(think, data, tmp_path):
+    draw = tmp_path / "notes.json"
+    draw.write_text("my notes, not a draw")
+    proc = think("calibrate", str(data), "--draw", str(draw), "-m", "fake:m")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and f"cannot read the saved draw {draw}" in err and len(err.strip().splitlines()) == 1
+    assert draw.read_text() == "my notes, not a draw"

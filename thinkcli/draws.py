@@ -1,0 +1,202 @@
+"""The draw `think calibrate` replays: sampling it, saving it, and resuming an unfinished one.
+
+A draw holds, for every question and prompt style, N seeded samples (one batched call)
+and one greedy sample. Question q's samples use seeds SEED + 1000q + i whatever else was
+drawn before, so a draw stopped part way (Ctrl-C, a dead server) and resumed from its
+saved file is the same draw, sample for sample, as one that never stopped. A saved
+draw names what it was drawn from (model, questions, samples, styles, tokens,
+temperature, seed); ``check`` refuses a run that asks for something else on the same
+file rather than silently replaying, or extending, the wrong draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from thinkcli.answers import vote_key
+from thinkcli.bench import SEED_STRIDE, Item, is_correct
+from thinkcli.calc import answer_in
+from thinkcli.errors import UsageError
+from thinkcli.events import Generation
+from thinkcli.replay import Question, Sample
+from thinkcli.signals import of_generation
+
+DRAW_VERSION = 2
+
+
+@dataclass
+class Draw:
+    """Everything sampled for one calibration: what the replay scores, and how it was drawn."""
+
+    model: str
+    model_key: str
+    data: str
+    samples: int
+    styles: list[str]
+    temperature: float
+    max_tokens: int
+    seed: int
+    questions: list[Question] = field(default_factory=list)
+    wall_s: float = 0.0
+    style_wall_s: dict[str, float] = field(default_factory=dict)  # prompt style -> seconds its draw took
+    fingerprint: str = ""  # of the questions and gold answers drawn on ("" in draws saved before it existed)
+
+    def signals(self) -> list[str]:
+        """Signal names every sample of the draw carries."""
+        names: set[str] | None = None
+        for q in self.questions:
+            for samples in q.samples.values():
+                for s in samples:
+                    names = set(s.signals) if names is None else names & set(s.signals)
+        return sorted(names or ())
+
+    @property
+    def pending(self) -> int:
+        """(question, style) pairs not drawn yet: 0 once the draw is complete.
+
+        >>> d = Draw("m", "k", "d", 2, ["direct", "program"], 0.4, 8, 0, [Question("1", "a", {})])
+        >>> d.pending, d.complete
+        (2, False)
+        """
+        return sum(style not in q.greedy for q in self.questions for style in self.styles)
+
+    @property
+    def complete(self) -> bool:
+        return self.pending == 0
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+        doc["version"] = DRAW_VERSION
+        return json.dumps(doc)
+
+    @classmethod
+    def from_json(cls, text: str) -> Draw:
+        doc = json.loads(text)
+        if doc.pop("version", None) != DRAW_VERSION:
+            raise UsageError("the saved draw is from another version of think calibrate; draw again")
+        qs = doc.pop("questions")
+        draw_ = cls(**doc)
+        for q in qs:
+            draw_.questions.append(Question(
+                q["id"], q["kind"], {st: [Sample(**s) for s in ss] for st, ss in q["samples"].items()},
+                {st: Sample(**s) for st, s in q["greedy"].items()}))
+        return draw_
+
+
+def fingerprint(items: Sequence[Item]) -> str:
+    """A hash of the questions and their gold answers, in order: what a saved draw was drawn on.
+
+    >>> a, b = Item("What is 1 + 1?", "2"), Item("What is 1 + 1?", "3")
+    >>> fingerprint([a]) == fingerprint([Item("What is 1 + 1?", "2", id="other:7")]), fingerprint([a]) == fingerprint([b])
+    (True, False)
+    """
+    rows = [[i.question, i.answer, i.verify, list(i.accept), i.kind] for i in items]
+    return "sha256:" + hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def to_sample(item: Item, gen: Generation, style: str = "direct") -> Sample:
+    answer = answer_in(gen.text, style, item.question)
+    return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, of_generation(gen),
+                  answer)
+
+
+def start(items: Sequence[Item], *, model: str, data: str, model_key: str, samples: int, styles: Sequence[str],
+          temperature: float, max_tokens: int, seed: int) -> Draw:
+    """An empty draw of these questions: ``fill`` samples it."""
+    return Draw(model, model_key, data, samples, list(styles), temperature, max_tokens, seed,
+                [Question(item.id, item.kind, {}) for item in items], fingerprint=fingerprint(items))
+
+
+def fill(draw_: Draw, items: Sequence[Item], backend, progress: Callable[[int, int], None] | None = None,
+         checkpoint: Callable[[Draw], None] | None = None) -> Draw:
+    """Draw every (question, style) pair still missing, in place: N samples in one batched call
+    (seeds SEED+1000q+i) and one greedy sample; ``checkpoint`` after each pair."""
+    from thinkcli import prompts
+    from thinkcli.backends.base import GenParams
+
+    if len(items) != len(draw_.questions) or (draw_.fingerprint and fingerprint(items) != draw_.fingerprint):
+        raise UsageError("these questions are not the ones the draw was started on")
+    started = time.monotonic()
+    total = len(items) * len(draw_.styles)
+    done = total - draw_.pending
+    for style in draw_.styles:
+        style_started = time.monotonic()
+        for q, (item, question) in enumerate(zip(items, draw_.questions, strict=True)):
+            if style in question.greedy:  # drawn before (the greedy sample comes last)
+                continue
+            if progress:
+                progress(done, total)
+            messages = prompts.messages(item.question, style)
+            params = GenParams(max_tokens=draw_.max_tokens, temperature=draw_.temperature, seed=draw_.seed + SEED_STRIDE * q)
+            gens = sorted((e for e in backend.generate(messages, params, draw_.samples) if isinstance(e, Generation)),
+                          key=lambda g: g.sample)
+            question.samples[style] = [to_sample(item, g, style) for g in gens]
+            greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1)
+                      if isinstance(e, Generation)]
+            question.greedy[style] = to_sample(item, greedy[0], style)
+            done += 1
+            draw_.style_wall_s[style] = round(draw_.style_wall_s.get(style, 0.0) + time.monotonic() - style_started, 1)
+            draw_.wall_s += time.monotonic() - started
+            started = style_started = time.monotonic()
+            if checkpoint:
+                checkpoint(draw_)
+    if progress:
+        progress(total, total)
+    return draw_
+
+
+def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: int, styles: Sequence[str],
+         temperature: float, max_tokens: int, seed: int,
+         progress: Callable[[int, int], None] | None = None) -> Draw:
+    """A whole draw of these questions in one go."""
+    fresh = start(items, model=backend.model, data=data, model_key=model_key, samples=samples, styles=styles,
+                  temperature=temperature, max_tokens=max_tokens, seed=seed)
+    return fill(fresh, items, backend, progress)
+
+
+def check(draw_: Draw, path: str, **asked) -> None:
+    """Refuse a run whose explicit settings (``asked``: the flags given, None when not) differ
+    from the saved draw's, naming the first difference.
+
+    >>> d = Draw("m", "k", "dev", 32, ["program"], 0.4, 96, 0)
+    >>> check(d, "d.json", samples=None, styles=["program"], max_tokens=96)
+    >>> check(d, "d.json", samples=16)
+    Traceback (most recent call last):
+    thinkcli.errors.UsageError: d.json holds a draw with --samples 32, not 16: give another --draw FILE to draw anew, or drop --samples
+    """
+    flags = {"samples": "--samples", "styles": "--styles", "max_tokens": "--max-tokens",
+             "temperature": "--temperature", "seed": "--seed"}
+    for name, value in asked.items():
+        if value is None:
+            continue
+        have = getattr(draw_, name)
+        if name == "styles":
+            have, value = ",".join(have), ",".join(value)
+        if have != value:
+            raise UsageError(f"{path} holds a draw with {flags[name]} {have}, not {value}: "
+                             f"give another --draw FILE to draw anew, or drop {flags[name]}")
+
+
+def save(draw_: Draw, path: str | Path) -> None:
+    """Write the draw to ``path`` whole or not at all (a temporary file renamed over it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(draw_.to_json(), "utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the draw to {path}: {exc.strerror or exc}") from None
+
+
+def load(path: str | Path) -> Draw:
+    try:
+        return Draw.from_json(Path(path).read_text("utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read the saved draw {path}: {exc}") from None
