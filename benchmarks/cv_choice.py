@@ -8,6 +8,9 @@ an alternative (B: the cheapest plan within noise of the best, of the simplest r
 for A without the kind-by-kind guard (C: ``replay.not_below`` off), with auto chosen
 within a smaller share of high's tokens (D: 0.36), with high allowed the lax stop at
 posterior 0.8 (H: ``replay.LAX_STOPS_NOT_HIGH`` empty), and with a laxer guard (K: 2 SE).
+Two more ways to choose auto alone: the plan with the best pessimistic gap to high
+(L: accuracy - high's - 1 paired SE, so a plan that moves with high is preferred), and the
+plan that spends the most among those within noise of the best (M: within 1 paired SE).
 "worst kind" is the mean over splits of the lowest per-kind gap (auto - high, high - low)
 on the check part.
 
@@ -16,10 +19,10 @@ Usage: python benchmarks/cv_choice.py DRAW.json   (a draw saved by `think calibr
 import sys
 import time
 
-from thinkcli import calibrate, replay
+from thinkcli import calibrate, draws, replay
 from thinkcli.replay import Point
 
-d = calibrate.load_draw(sys.argv[1])
+d = draws.load(sys.argv[1])
 cal, _ = calibrate.split(d.questions, 0.3, d.seed)
 t = time.time()
 points = [replay.evaluate(s, cal) for s in calibrate.grid(d, cal)]
@@ -49,12 +52,38 @@ def worst_kind_gap(p: Point, ref: Point) -> float:
     return min(mine[k] - theirs[k] for k in mine)
 
 
-# each policy: the replay knobs it changes from the shipped rule (A)
+def auto_by(points: list[Point], better) -> dict[str, Point]:
+    """The shipped choice, with auto re-chosen among the same guarded pool by ``better(p, best, high)``."""
+    ch = replay.choose(points)
+    by_setting = {p.setting: p for p in points}
+    low, high = ch["low"], ch["high"]
+    pool = [p for p in points if p.setting.probe and p.tokens_per_question <= replay.AUTO_SHARE * high.tokens_per_question]
+    pool = [p for p in replay.not_below(pool, low, high) if replay._robust(p, by_setting)]
+    if pool:
+        best = max(pool, key=lambda p: (p.accuracy, -p.tokens_per_question))
+        pick = max(pool, key=lambda p: better(p, best, high))
+        if pick.accuracy >= low.accuracy:
+            ch["auto"] = pick
+    return ch
+
+
+def pessimistic_gap(p: Point, best: Point, high: Point) -> tuple:
+    return (p.accuracy - high.accuracy - replay.paired_se(p, high), p.setting.family == 0, -p.tokens_per_question)
+
+
+def spends_most_near_best(p: Point, best: Point, high: Point) -> tuple:
+    near = p.accuracy >= best.accuracy - replay.paired_se(p, best) - 1e-12
+    return (near, -p.setting.family if near else 0, p.tokens_per_question if near else 0, p.accuracy)
+
+
+# each policy: the replay knobs it changes from the shipped rule (A), or how it re-chooses auto
 policies = {"A shipped": {}, "B cheapest-near": {"_pick": pick_cheap},
             "C no kind guard": {"KIND_SE": float("inf")},  # replay.not_below off
             "D auto share 0.36": {"AUTO_SHARE": 0.36},  # less than the 0.4 the target allows
             "H high may stop at 0.8": {"LAX_STOPS_NOT_HIGH": ()},
-            "K kind guard at 2 SE": {"KIND_SE": 2.0}}
+            "K kind guard at 2 SE": {"KIND_SE": 2.0},
+            "L auto: pessimistic gap to high": {"auto": pessimistic_gap},
+            "M auto: spends most within 1 SE": {"auto": spends_most_near_best}}
 
 
 def choose_with(points: list[Point], changes: dict) -> dict[str, Point]:
@@ -76,7 +105,7 @@ for seed in range(1, 13):
     ki = [idx[q.id] for q in check_q]
     cp = [sub(p, ci) for p in points]
     for name, changes in policies.items():
-        ch = choose_with(cp, changes)
+        ch = auto_by(cp, changes["auto"]) if "auto" in changes else choose_with(cp, changes)
         chk = {lvl: sub(by[p.setting], ki) for lvl, p in ch.items()}
         h, a, lo, m = chk["high"], chk["auto"], chk["low"], chk["medium"]
         res[name].append((a.accuracy - h.accuracy, a.tokens_per_question / h.tokens_per_question,
