@@ -3,7 +3,13 @@
 A draw holds, for every question and prompt style, N seeded samples (one batched call)
 and one greedy sample. Question q's samples use seeds SEED + 1000q + i whatever else was
 drawn before, so a draw stopped part way (Ctrl-C, a dead server) and resumed from its
-saved file is the same draw, sample for sample, as one that never stopped. A saved
+saved file draws what is missing with the seeds an unbroken run would have used. Where
+the reply depends only on the request (a remote server that honours ``seed``), that is
+the same draw sample for sample. The embedded model's batched decoder reuses the KV cache
+of the previous prompt, and llama.cpp's sums come out a little differently for a prompt
+evaluated in other pieces, so there the replies drawn after the resume point can differ
+from an unbroken run's (as they do when the styles are drawn in another order): the same
+seeds and settings, not the same bits. A saved
 draw names what it was drawn from (model, questions, samples, styles, tokens,
 temperature, seed); ``check`` refuses a run that asks for something else on the same
 file rather than silently replaying, or extending, the wrong draw.
