@@ -195,10 +195,26 @@ def test_a_run_that_asks_for_another_draw_is_refused_and_the_file_is_left_alone(
     assert partial.read_bytes() == kept
 
 
-def test_a_draw_file_that_is_not_a_draw_is_never_overwritten(think, data, tmp_path):
+@pytest.mark.parametrize(("content", "message"), [
+    ("my notes, not a draw", "is not a draw saved by think calibrate"),
+    ("[1, 2]", "is not a draw saved by think calibrate"),
+    ('{"version": 2}', "is not a draw saved by think calibrate"),
+    ('{"version": 1, "questions": []}', "from another version of think calibrate"),
+])
+def test_a_draw_file_that_is_not_a_draw_is_never_overwritten(think, data, tmp_path, content, message):
     draw = tmp_path / "notes.json"
-    draw.write_text("my notes, not a draw")
+    draw.write_text(content)
     proc = think("calibrate", str(data), "--draw", str(draw), "-m", "fake:m")
     err = proc.stderr.decode()
-    assert proc.returncode == 2 and f"cannot read the saved draw {draw}" in err and len(err.strip().splitlines()) == 1
-    assert draw.read_text() == "my notes, not a draw"
+    assert proc.returncode == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert draw.read_text() == content
+
+
+@pytest.mark.parametrize("where", ["dir", "/dev/zero", ""])
+def test_a_draw_path_that_is_no_file_is_a_usage_error_not_a_hang(think, data, tmp_path, where):
+    path = {"dir": str(tmp_path)}.get(where, where)
+    proc = think("calibrate", str(data), "--draw", path, "-m", "fake:m", "--samples", "2", "--styles", "direct",
+                 timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("give a file name" in err) and "Traceback" not in err

@@ -50,6 +50,8 @@ def calibrate_cmd(
     settings = config.load()
     if threads is not None:
         settings["threads"] = threads
+    if draw_file is not None and not draw_file.strip():
+        raise UsageError("--draw: give a file name")
     drawn = draws.load(draw_file) if draw_file and os.path.exists(draw_file) else None
     if drawn is not None:
         # a finished draw is replayed as it is: --seed then only splits it; an unfinished one must go on as it began
@@ -106,7 +108,8 @@ def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None
                              "resume it with that model (-m), or give another --draw FILE")
         checkpoint = _Checkpoint(draw_file) if draw_file else None
         try:
-            with _progress("calibrate: drawing") as progress:
+            where = f" into {os.path.basename(draw_file)}" if draw_file else ""
+            with _progress(f"calibrate: {os.path.basename(drawn.data)} on {drawn.model}{where}") as progress:
                 draws.fill(drawn, items, backend, progress, checkpoint)
         except KeyboardInterrupt:
             print(f"think: calibrate: interrupted; {_kept(drawn, draw_file)}", file=sys.stderr)

@@ -202,7 +202,18 @@ def save(draw_: Draw, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Draw:
+    """A saved draw; anything else at ``path`` is a usage error, and it is never read past a
+    regular file's end (``/dev/zero`` is not a draw)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"the saved draw {path} is not a regular file; give a file name for --draw")
     try:
-        return Draw.from_json(Path(path).read_text("utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"cannot read the saved draw {path}: {exc}") from None
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the saved draw {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return Draw.from_json(text)
+    except UsageError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UsageError(f"{path} is not a draw saved by think calibrate; give another --draw FILE") from None
