@@ -155,9 +155,10 @@ _think() {
                 --seed) return ;;
                 --draw) return ;;
                 --threads) return ;;
+                --concurrency|-c) return ;;
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --no-save --json --plot --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --concurrency -c --no-save --json --plot --help " -- "$cur")) ;;
         "think serve")
             case "$prev" in
                 --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;

@@ -137,6 +137,7 @@ complete -c think -n '__fish_seen_subcommand_from calibrate' -l temperature -s t
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l seed -x -d 'Base seed (question q, sample i: SEED+1000q+i) and the split\'s seed [default: 0, or the saved draw\'s].'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l draw -x -d 'Save the draw in FILE as it goes; if FILE holds one, resume it (unfinished) or replay it (finished).'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l threads -x -d 'llama.cpp threads (default: physical cores).'
+complete -c think -n '__fish_seen_subcommand_from calibrate' -l concurrency -s c -x -d 'Questions at once against a remote model [default: 16; config key concurrency]. A local model takes one at a time, each question\'s samples batched.'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l no-save -d 'Report only; do not write the model\'s profile.'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l json -d 'One JSON document: every setting, the chosen plans, the profile.'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l plot -r -F -d 'Draw accuracy vs tokens with the frontier to FILE.png|svg.'

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,6 +69,45 @@ def test_an_interrupted_draw_resumes_to_the_same_draw_and_redraws_only_what_is_m
     assert again.complete and same_samples(again, unbroken)
 
 
+def test_questions_drawn_side_by_side_make_the_same_draw_and_the_first_error_stops_it():
+    qs = items(6)
+    one = FakeBackend()
+    one.responder = seeded
+    alone = draws.fill(draws.start(qs, **draw_args()), qs, one)
+    many = FakeBackend()
+    many.responder = seeded
+    together = draws.fill(draws.start(qs, **draw_args()), qs, many, concurrency=3)
+    assert same_samples(together, alone) and len(many.calls) == len(one.calls) == 24
+
+    # question 4 fails while question 5 is in flight; question 5 finishes after the draw stopped
+    failing = FakeBackend()
+    in_flight, released = threading.Event(), threading.Event()
+
+    def fails_on_question_4(call, i):
+        if call.params.seed == 3 + 4000 and call.params.temperature and i == 0:
+            in_flight.set()
+            released.wait(10)
+        if call.params.seed == 3 + 3000:
+            in_flight.wait(10)
+            raise draws.UsageError("the server said no")
+        return seeded(call, i)
+
+    failing.responder = fails_on_question_4
+    partial = draws.start(qs, **draw_args())
+    with pytest.raises(draws.UsageError, match="the server said no"):
+        draws.fill(partial, qs, failing, concurrency=2)
+    saved = partial.to_json()
+    released.set()
+    for thread in threading.enumerate():
+        if thread.name.startswith("think-draw"):
+            thread.join(10)
+    assert sum(c.params.seed == 4003 for c in failing.calls) == 2  # question 5 did finish drawing...
+    assert partial.to_json() == saved  # ...but the stopped draw did not take it
+    drawn = [q.id for q in partial.questions if "direct" in q.greedy]
+    assert "d:4" not in drawn and "d:5" not in drawn and 3 <= len(drawn) < 6
+    assert not any("program" in q.greedy for q in partial.questions)
+
+
 def test_a_draw_goes_on_only_over_the_questions_it_began_with():
     partial = draws.start(items(3), **draw_args())
     with pytest.raises(draws.UsageError, match="not the ones the draw was started on"):
@@ -109,8 +149,10 @@ def data(tmp_path) -> Path:
 
 
 def calibrate_args(data: Path, draw: Path, *more: str) -> list[str]:
+    """One question at a time unless ``more`` says otherwise, so which pairs a stop keeps is known."""
     return ["calibrate", str(data), "-m", "openai:fault-model", "--samples", "2", "--styles", "direct",
-            "--max-tokens", "8", "--holdout", "0.5", "--draw", str(draw), "--no-save", "--json", *more]
+            "--max-tokens", "8", "--holdout", "0.5", "--draw", str(draw), "--no-save", "--json",
+            *(more if "--concurrency" in more else ("--concurrency", "1", *more))]
 
 
 def test_a_failed_draw_keeps_what_it_drew_and_the_same_command_finishes_it(think, server, data, tmp_path, isolated_config):
@@ -134,6 +176,19 @@ def test_a_failed_draw_keeps_what_it_drew_and_the_same_command_finishes_it(think
     assert same_samples(draws.load(draw), draws.load(tmp_path / "straight.json"))
     asked = [json.dumps(r["body"]) for r in server.completion_requests()[served:]]
     assert not any("What is 0 + 1?" in a or "What is 1 + 1?" in a for a in asked)  # the first two were kept
+
+
+def test_a_remote_draw_runs_questions_at_once_and_is_the_same_draw(think, server, data, tmp_path, isolated_config):
+    env = {"THINK_BASE_URL": server.url}
+    alone = think(*calibrate_args(data, tmp_path / "alone.json", "--concurrency", "1"), env=env)
+    assert alone.returncode == 0, alone.stderr.decode()
+    assert server.peak_in_flight == 1
+    server.delay, server.peak_in_flight = 1.0, 0  # long enough that a busy machine's jitter is noise
+    together = think(*calibrate_args(data, tmp_path / "together.json", "--concurrency", "4"), env=env)
+    assert together.returncode == 0, together.stderr.decode()
+    assert server.peak_in_flight == 4  # the 4 questions' batched calls at once
+    assert same_samples(draws.load(tmp_path / "together.json"), draws.load(tmp_path / "alone.json"))
+    assert json.loads(together.stdout)["chosen"] == json.loads(alone.stdout)["chosen"]
 
 
 def test_ctrl_c_saves_the_unfinished_draw_and_exits_130(server, data, tmp_path, isolated_config):

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from thinkcli.cli_app import app, csv_list, handles_errors
+from thinkcli.cli_options import Concurrency
 from thinkcli.errors import ExitStatus, ThinkError, UsageError
 
 DEFAULTS = {"data": "dev", "samples": 16, "styles": ["direct", "steps", "program"], "max_tokens": 64, "seed": 0}
@@ -24,7 +25,8 @@ CHECKPOINT_S = 30.0  # an unfinished draw is written to --draw FILE at most this
              "uses for this model from then on.\n\n"
              "DATA is a JSONL file of {\"question\", \"answer\"} rows (optionally \"kind\"), or `dev` "
              "(the shipped dev set) or `arith`. With --draw FILE the draw is saved as it goes: the same command "
-             "resumes an unfinished one (after Ctrl-C or a failure) and replays a finished one without the model.")
+             "resumes an unfinished one (after Ctrl-C or a failure) and replays a finished one without the model. "
+             "Against a remote model --concurrency questions are drawn at once.")
 @handles_errors
 def calibrate_cmd(
     data: Annotated[str | None, typer.Argument(metavar="DATA", help="A .jsonl file, dev, or arith \\[default: dev].", show_default=False)] = None,
@@ -38,6 +40,7 @@ def calibrate_cmd(
     seed: Annotated[int | None, typer.Option("--seed", help="Base seed (question q, sample i: SEED+1000q+i) and the split's seed \\[default: 0, or the saved draw's].", show_default=False)] = None,
     draw_file: Annotated[str | None, typer.Option("--draw", metavar="FILE", help="Save the draw in FILE as it goes; if FILE holds one, resume it (unfinished) or replay it (finished).", show_default=False)] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
+    concurrency: Concurrency = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Report only; do not write the model's profile.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document: every setting, the chosen plans, the profile.")] = False,
     plot: Annotated[str | None, typer.Option("--plot", metavar="FILE", help="Draw accuracy vs tokens with the frontier to FILE.png|svg.", show_default=False)] = None,
@@ -70,7 +73,7 @@ def calibrate_cmd(
                              "give another --draw FILE to draw anew")
     if drawn is None or not drawn.complete:
         asked = {"data": data, "samples": samples, "styles": style_list, "max_tokens": max_tokens, "seed": seed}
-        drawn = _draw(drawn, items, model, settings, draw_file, temperature,
+        drawn = _draw(drawn, items, model, settings, draw_file, temperature, concurrency,
                       **{k: DEFAULTS[k] if v is None else v for k, v in asked.items()})
     result = calibrate.calibrate(drawn, holdout, drawn.seed if seed is None else seed)
     where = None if no_save else str(profiles.save(result.profile()))
@@ -86,8 +89,8 @@ def calibrate_cmd(
         print(f"\nprofile written to {where}; --effort low|medium|high|auto now use it for {drawn.model}")
 
 
-def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None, temperature: float | None, *,
-          data: str, samples: int, styles: list[str], max_tokens: int, seed: int):
+def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None, temperature: float | None,
+          concurrency: int | None, *, data: str, samples: int, styles: list[str], max_tokens: int, seed: int):
     """Start a draw (or go on with an unfinished one) on the model, saving it to ``draw_file``
     as it goes; when it stops early, say what was kept and how to resume."""
     from thinkcli import draws, profiles
@@ -107,10 +110,14 @@ def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None
             raise UsageError(f"{draw_file} is an unfinished draw of {drawn.model}, not of {backend.model}: "
                              "resume it with that model (-m), or give another --draw FILE")
         checkpoint = _Checkpoint(draw_file) if draw_file else None
+        if backend.capabilities.local:
+            concurrency = 1  # one llama.cpp context: questions take turns, each one's samples batched
+        else:
+            concurrency = concurrency or settings.get("concurrency") or 16
         try:
             where = f" into {os.path.basename(draw_file)}" if draw_file else ""
             with _progress(f"calibrate: {os.path.basename(drawn.data)} on {drawn.model}{where}") as progress:
-                draws.fill(drawn, items, backend, progress, checkpoint)
+                draws.fill(drawn, items, backend, progress, checkpoint, concurrency)
         except KeyboardInterrupt:
             print(f"think: calibrate: interrupted; {_kept(drawn, draw_file)}", file=sys.stderr)
             raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None

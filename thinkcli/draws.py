@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -120,41 +122,76 @@ def start(items: Sequence[Item], *, model: str, data: str, model_key: str, sampl
 
 
 def fill(draw_: Draw, items: Sequence[Item], backend, progress: Callable[[int, int], None] | None = None,
-         checkpoint: Callable[[Draw], None] | None = None) -> Draw:
+         checkpoint: Callable[[Draw], None] | None = None, concurrency: int = 1) -> Draw:
     """Draw every (question, style) pair still missing, in place: N samples in one batched call
-    (seeds SEED+1000q+i) and one greedy sample; ``checkpoint`` after each pair."""
+    (seeds SEED+1000q+i) and one greedy sample; ``checkpoint`` after each pair.
+
+    One style after another; within a style, ``concurrency`` questions at once (a remote
+    server answers them side by side; a local model takes 1). The first error stops the
+    draw: pairs not started are not started, and what finished is kept.
+    """
+    if len(items) != len(draw_.questions) or (draw_.fingerprint and fingerprint(items) != draw_.fingerprint):
+        raise UsageError("these questions are not the ones the draw was started on")
+    total = len(items) * len(draw_.styles)
+    lock = threading.Lock()
+    state = {"done": total - draw_.pending, "mark": time.monotonic(), "stopped": False}
+
+    def record(style: str, q: int, pair: tuple[list[Sample], Sample]) -> None:
+        with lock:
+            if state["stopped"]:  # a question still in flight when the draw stopped: the saved file is final
+                return
+            question = draw_.questions[q]
+            question.samples[style], question.greedy[style] = pair
+            now = time.monotonic()
+            draw_.wall_s += now - state["mark"]
+            draw_.style_wall_s[style] = round(draw_.style_wall_s.get(style, 0.0) + now - state["mark"], 1)
+            state["mark"] = now
+            state["done"] += 1
+            if progress:
+                progress(state["done"], total)
+            if checkpoint:
+                checkpoint(draw_)  # under the lock: a save sees no half-recorded pair
+
+    if progress:
+        progress(state["done"], total)
+    try:
+        for style in draw_.styles:
+            todo = [q for q, question in enumerate(draw_.questions) if style not in question.greedy]
+            work = lambda q, style=style: record(style, q, _pair(draw_, items[q], q, style, backend))  # noqa: E731
+            if concurrency <= 1:
+                for q in todo:
+                    work(q)
+            else:
+                _side_by_side(todo, work, concurrency)
+    except BaseException:
+        with lock:
+            state["stopped"] = True
+        raise
+    return draw_
+
+
+def _pair(draw_: Draw, item: Item, q: int, style: str, backend) -> tuple[list[Sample], Sample]:
+    """One question's N samples (one batched call) and its greedy sample, in one style."""
     from thinkcli import prompts
     from thinkcli.backends.base import GenParams
 
-    if len(items) != len(draw_.questions) or (draw_.fingerprint and fingerprint(items) != draw_.fingerprint):
-        raise UsageError("these questions are not the ones the draw was started on")
-    started = time.monotonic()
-    total = len(items) * len(draw_.styles)
-    done = total - draw_.pending
-    for style in draw_.styles:
-        style_started = time.monotonic()
-        for q, (item, question) in enumerate(zip(items, draw_.questions, strict=True)):
-            if style in question.greedy:  # drawn before (the greedy sample comes last)
-                continue
-            if progress:
-                progress(done, total)
-            messages = prompts.messages(item.question, style)
-            params = GenParams(max_tokens=draw_.max_tokens, temperature=draw_.temperature, seed=draw_.seed + SEED_STRIDE * q)
-            gens = sorted((e for e in backend.generate(messages, params, draw_.samples) if isinstance(e, Generation)),
-                          key=lambda g: g.sample)
-            question.samples[style] = [to_sample(item, g, style) for g in gens]
-            greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1)
-                      if isinstance(e, Generation)]
-            question.greedy[style] = to_sample(item, greedy[0], style)
-            done += 1
-            draw_.style_wall_s[style] = round(draw_.style_wall_s.get(style, 0.0) + time.monotonic() - style_started, 1)
-            draw_.wall_s += time.monotonic() - started
-            started = style_started = time.monotonic()
-            if checkpoint:
-                checkpoint(draw_)
-    if progress:
-        progress(total, total)
-    return draw_
+    messages = prompts.messages(item.question, style)
+    params = GenParams(max_tokens=draw_.max_tokens, temperature=draw_.temperature, seed=draw_.seed + SEED_STRIDE * q)
+    gens = sorted((e for e in backend.generate(messages, params, draw_.samples) if isinstance(e, Generation)),
+                  key=lambda g: g.sample)
+    greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1) if isinstance(e, Generation)]
+    return [to_sample(item, g, style) for g in gens], to_sample(item, greedy[0], style)
+
+
+def _side_by_side(todo: list[int], work: Callable[[int], None], concurrency: int) -> None:
+    """``work`` on every question of ``todo``, ``concurrency`` at once; the first error (or
+    Ctrl-C) cancels what has not started and is raised."""
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="think-draw")
+    try:
+        for future in as_completed([pool.submit(work, q) for q in todo]):
+            future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def draw(items: Sequence[Item], backend, *, data: str, model_key: str, samples: int, styles: Sequence[str],
@@ -192,7 +229,7 @@ def check(draw_: Draw, path: str, **asked) -> None:
 def save(draw_: Draw, path: str | Path) -> None:
     """Write the draw to ``path`` whole or not at all (a temporary file renamed over it)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         tmp.write_text(draw_.to_json(), "utf-8")
         os.replace(tmp, path)
