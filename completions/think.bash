@@ -156,9 +156,11 @@ _think() {
                 --draw) return ;;
                 --threads) return ;;
                 --concurrency|-c) return ;;
+                --max-cost) return ;;
+                --max-total-tokens) return ;;
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --concurrency -c --no-save --json --plot --help " -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--model -m --samples -n --styles --holdout --limit --max-tokens --temperature -t --seed --draw --threads --concurrency -c --max-cost --max-total-tokens --no-save --json --plot --help " -- "$cur")) ;;
         "think serve")
             case "$prev" in
                 --model|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;

@@ -138,6 +138,8 @@ complete -c think -n '__fish_seen_subcommand_from calibrate' -l seed -x -d 'Base
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l draw -x -d 'Save the draw in FILE as it goes; if FILE holds one, resume it (unfinished) or replay it (finished).'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l threads -x -d 'llama.cpp threads (default: physical cores).'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l concurrency -s c -x -d 'Questions at once against a remote model [default: 16; config key concurrency]. A local model takes one at a time, each question\'s samples batched.'
+complete -c think -n '__fish_seen_subcommand_from calibrate' -l max-cost -x -d 'Cost budget for the whole run: no question starts that could overspend it.'
+complete -c think -n '__fish_seen_subcommand_from calibrate' -l max-total-tokens -x -d 'Token budget (prompt + completion) for the whole run, kept the same way.'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l no-save -d 'Report only; do not write the model\'s profile.'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l json -d 'One JSON document: every setting, the chosen plans, the profile.'
 complete -c think -n '__fish_seen_subcommand_from calibrate' -l plot -r -F -d 'Draw accuracy vs tokens with the frontier to FILE.png|svg.'

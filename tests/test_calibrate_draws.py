@@ -29,8 +29,8 @@ def seeded(call, i) -> str:
     return f"Final answer: {(call.params.seed + i) % 5 if call.params.temperature else 0}"
 
 
-def draw_args(n: int = 2) -> dict:
-    return dict(model="fake:m", data="d", model_key="model:fake", samples=n, styles=["direct", "program"],
+def draw_args(n: int = 2, styles: tuple[str, ...] = ("direct", "program")) -> dict:
+    return dict(model="fake:m", data="d", model_key="model:fake", samples=n, styles=list(styles),
                 temperature=0.4, max_tokens=16, seed=3)
 
 
@@ -106,6 +106,29 @@ def test_questions_drawn_side_by_side_make_the_same_draw_and_the_first_error_sto
     drawn = [q.id for q in partial.questions if "direct" in q.greedy]
     assert "d:4" not in drawn and "d:5" not in drawn and 3 <= len(drawn) < 6
     assert not any("program" in q.greedy for q in partial.questions)
+
+
+def test_a_budget_starts_a_question_only_when_its_worst_case_fits_and_books_what_it_spent():
+    from thinkcli.jobs.budget import Ledger, Need
+
+    qs = items(4)
+    fake = FakeBackend()
+    fake.responder = seeded
+    two = draws.Budget(Ledger(max_tokens=10_000), lambda item: Need(100))
+    draws.fill(draws.start(qs[:2], **draw_args(styles=("direct",))), qs[:2], fake, budget=two)
+    spent = two.ledger.spent_tokens  # what the first two questions really spend
+    assert spent > 0 and two.ledger.reserved_tokens == 0
+    # room for their spending and then a worst case (100 tokens) less one token: the third is refused
+    fake.calls.clear()
+    budget = draws.Budget(Ledger(max_tokens=spent + 99), lambda item: Need(100))
+    partial = draws.start(qs, **draw_args(styles=("direct",)))
+    with pytest.raises(draws.BudgetReached, match=rf"--max-total-tokens budget \({spent + 99}, {spent} spent\)"):
+        draws.fill(partial, qs, fake, budget=budget)
+    assert [q.id for q in partial.questions if q.greedy] == ["d:1", "d:2"] and len(fake.calls) == 4
+    assert budget.ledger.reserved_tokens == 0
+    # the same draw goes on under a new budget, 3 at once, and finishes
+    draws.fill(partial, qs, fake, concurrency=3, budget=draws.Budget(Ledger(max_tokens=10_000), lambda item: Need(100)))
+    assert partial.complete
 
 
 def test_a_draw_goes_on_only_over_the_questions_it_began_with():
@@ -189,6 +212,30 @@ def test_a_remote_draw_runs_questions_at_once_and_is_the_same_draw(think, server
     assert server.peak_in_flight == 4  # the 4 questions' batched calls at once
     assert same_samples(draws.load(tmp_path / "together.json"), draws.load(tmp_path / "alone.json"))
     assert json.loads(together.stdout)["chosen"] == json.loads(alone.stdout)["chosen"]
+
+
+def test_a_spend_cap_stops_a_remote_draw_before_it_could_overspend(think, server, data, tmp_path, isolated_config):
+    env = {"THINK_BASE_URL": server.url}
+    draw = tmp_path / "draw.json"
+    proc = think(*calibrate_args(data, draw, "--max-cost", "1"), env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "no price is known for model openai:fault-model" in err, err
+    assert server.completion_requests() == [] and not draw.exists()
+    (isolated_config / "prices.toml").write_text('[models."fault-model"]\ninput = 1.0\noutput = 2.0\n')
+    server.usage = {"prompt_tokens": 100, "completion_tokens": 8}  # per request: a question's 2 spend 216 tokens
+    # A question's worst case is 3 calls x (1.5 x its ~4 prompt tokens + a 128-token template + 8): about
+    # 426 tokens, $0.00045. After two questions ($0.00046 spent) a third could pass $0.0008; the second fits.
+    for cap, spent in (("--max-cost", "$0.0008, $0.0005 spent"), ("--max-total-tokens", "700, 432 spent")):
+        draw.unlink(missing_ok=True)
+        asked = len(server.completion_requests())
+        proc = think(*calibrate_args(data, draw, cap, cap == "--max-cost" and "0.0008" or "700"), env=env)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"the {cap} budget ({spent})" in err and "has no room for the next question's worst case" in err, err
+        assert f"2 of 4 question and style pairs drawn are saved in {draw}" in err
+        assert draws.load(draw).pending == 2 and len(server.completion_requests()) - asked == 4  # none past the cap
+    resumed = think(*calibrate_args(data, draw, "--max-total-tokens", "100000"), env=env)
+    assert resumed.returncode == 0, resumed.stderr.decode()
 
 
 def test_ctrl_c_saves_the_unfinished_draw_and_exits_130(server, data, tmp_path, isolated_config):

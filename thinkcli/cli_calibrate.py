@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from thinkcli.cli_app import app, csv_list, handles_errors
-from thinkcli.cli_options import Concurrency
+from thinkcli.cli_options import BatchMaxCost, BatchMaxTokens, Concurrency
 from thinkcli.errors import ExitStatus, ThinkError, UsageError
 
 DEFAULTS = {"data": "dev", "samples": 16, "styles": ["direct", "steps", "program"], "max_tokens": 64, "seed": 0}
@@ -26,7 +26,8 @@ CHECKPOINT_S = 30.0  # an unfinished draw is written to --draw FILE at most this
              "DATA is a JSONL file of {\"question\", \"answer\"} rows (optionally \"kind\"), or `dev` "
              "(the shipped dev set) or `arith`. With --draw FILE the draw is saved as it goes: the same command "
              "resumes an unfinished one (after Ctrl-C or a failure) and replays a finished one without the model. "
-             "Against a remote model --concurrency questions are drawn at once.")
+             "Against a remote model --concurrency questions are drawn at once, within --max-cost and "
+             "--max-total-tokens.")
 @handles_errors
 def calibrate_cmd(
     data: Annotated[str | None, typer.Argument(metavar="DATA", help="A .jsonl file, dev, or arith \\[default: dev].", show_default=False)] = None,
@@ -41,6 +42,8 @@ def calibrate_cmd(
     draw_file: Annotated[str | None, typer.Option("--draw", metavar="FILE", help="Save the draw in FILE as it goes; if FILE holds one, resume it (unfinished) or replay it (finished).", show_default=False)] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="llama.cpp threads (default: physical cores).", show_default=False)] = None,
     concurrency: Concurrency = None,
+    max_cost: BatchMaxCost = None,
+    max_total_tokens: BatchMaxTokens = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Report only; do not write the model's profile.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document: every setting, the chosen plans, the profile.")] = False,
     plot: Annotated[str | None, typer.Option("--plot", metavar="FILE", help="Draw accuracy vs tokens with the frontier to FILE.png|svg.", show_default=False)] = None,
@@ -73,7 +76,7 @@ def calibrate_cmd(
                              "give another --draw FILE to draw anew")
     if drawn is None or not drawn.complete:
         asked = {"data": data, "samples": samples, "styles": style_list, "max_tokens": max_tokens, "seed": seed}
-        drawn = _draw(drawn, items, model, settings, draw_file, temperature, concurrency,
+        drawn = _draw(drawn, items, model, settings, draw_file, temperature, concurrency, (max_cost, max_total_tokens),
                       **{k: DEFAULTS[k] if v is None else v for k, v in asked.items()})
     result = calibrate.calibrate(drawn, holdout, drawn.seed if seed is None else seed)
     where = None if no_save else str(profiles.save(result.profile()))
@@ -90,7 +93,8 @@ def calibrate_cmd(
 
 
 def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None, temperature: float | None,
-          concurrency: int | None, *, data: str, samples: int, styles: list[str], max_tokens: int, seed: int):
+          concurrency: int | None, caps: tuple[float | None, int | None], *,
+          data: str, samples: int, styles: list[str], max_tokens: int, seed: int):
     """Start a draw (or go on with an unfinished one) on the model, saving it to ``draw_file``
     as it goes; when it stops early, say what was kept and how to resume."""
     from thinkcli import draws, profiles
@@ -104,11 +108,12 @@ def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None
             temp = temperature if temperature is not None else model_defaults(backend.model)["temperature"]
             drawn = draws.start(items, model=backend.model, data=data, model_key=key, samples=samples, styles=styles,
                                 temperature=temp, max_tokens=max_tokens, seed=seed)
-            if draw_file:
-                draws.save(drawn, draw_file)  # a path that cannot be written fails now, not after the draw
         elif key != drawn.model_key:
             raise UsageError(f"{draw_file} is an unfinished draw of {drawn.model}, not of {backend.model}: "
                              "resume it with that model (-m), or give another --draw FILE")
+        budget = _budget(backend, drawn, settings, *caps) if caps != (None, None) else None
+        if draw_file:
+            draws.save(drawn, draw_file)  # a path that cannot be written fails now, not after the draw
         checkpoint = _Checkpoint(draw_file) if draw_file else None
         if backend.capabilities.local:
             concurrency = 1  # one llama.cpp context: questions take turns, each one's samples batched
@@ -117,7 +122,7 @@ def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None
         try:
             where = f" into {os.path.basename(draw_file)}" if draw_file else ""
             with _progress(f"calibrate: {os.path.basename(drawn.data)} on {drawn.model}{where}") as progress:
-                draws.fill(drawn, items, backend, progress, checkpoint, concurrency)
+                draws.fill(drawn, items, backend, progress, checkpoint, concurrency, budget)
         except KeyboardInterrupt:
             print(f"think: calibrate: interrupted; {_kept(drawn, draw_file)}", file=sys.stderr)
             raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
@@ -128,6 +133,31 @@ def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None
     finally:
         backend.close()
     return drawn
+
+
+def _budget(backend, drawn, settings: dict, max_cost: float | None, max_tokens: int | None):
+    """--max-cost / --max-total-tokens over this draw. A question's worst case is its N + 1
+    calls at their full --max-tokens over the whole prompt (1.5x the estimate, as a batch
+    reserves); on an unpriced remote model --max-cost cannot be kept, so it is refused."""
+    from thinkcli import draws, pricing
+    from thinkcli.engine import TEMPLATE_TOKENS
+    from thinkcli.events import Usage
+    from thinkcli.jobs.budget import Ledger, Need
+
+    price = None
+    if not backend.capabilities.local:
+        price = pricing.price_function(backend.model, settings)
+        if max_cost is not None and price(Usage()) is None:
+            raise UsageError(f"no price is known for model {backend.model}, so --max-cost cannot be enforced; "
+                             f"add it to {pricing.user_path()} (USD per million tokens) or drop --max-cost")
+    calls = drawn.samples + 1
+
+    def need(item) -> Need:
+        prompt = (3 * backend.count_tokens(item.question) + 1) // 2 + TEMPLATE_TOKENS
+        usage = Usage(prompt * calls, drawn.max_tokens * calls, estimated=True)
+        return Need(usage.total_tokens, price(usage) if price is not None else None)
+
+    return draws.Budget(Ledger(max_cost=max_cost, max_tokens=max_tokens), need, price)
 
 
 def _kept(drawn, draw_file: str | None) -> str:

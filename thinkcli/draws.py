@@ -30,8 +30,9 @@ from pathlib import Path
 from thinkcli.answers import vote_key
 from thinkcli.bench import SEED_STRIDE, Item, is_correct
 from thinkcli.calc import answer_in
-from thinkcli.errors import UsageError
-from thinkcli.events import Generation
+from thinkcli.errors import ThinkError, UsageError
+from thinkcli.events import Generation, Usage
+from thinkcli.jobs.budget import Ledger, Need
 from thinkcli.replay import Question, Sample
 from thinkcli.signals import of_generation
 
@@ -108,6 +109,40 @@ def fingerprint(items: Sequence[Item]) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
+class BudgetReached(ThinkError):
+    """--max-cost or --max-total-tokens has no room for the next question's worst case."""
+
+
+@dataclass
+class Budget:
+    """A draw's --max-cost / --max-total-tokens: a question starts only when its worst case
+    (``need``) fits beside what is spent and reserved, as in ``think batch``; what it really
+    spent (``price`` of its usage) is booked when it ends."""
+
+    ledger: Ledger
+    need: Callable[[Item], Need]
+    price: Callable[[Usage], float | None] | None = None
+    held: dict[str, Need] = field(default_factory=dict)
+
+    def reserve(self, item: Item) -> str | None:
+        need = self.need(item)
+        why = self.ledger.reserve(need)
+        if why is None:
+            self.held[item.id] = need
+        return why
+
+    def settle(self, item: Item, usage: Usage) -> None:
+        self.ledger.settle(self.held.pop(item.id), usage.total_tokens, self.price(usage) if self.price else None)
+
+    def refusal(self, why: str) -> BudgetReached:
+        book = self.ledger
+        if why == "cost":
+            return BudgetReached(f"the --max-cost budget (${book.max_cost:g}, ${book.spent_cost:.4f} spent) "
+                                 "has no room for the next question's worst case")
+        return BudgetReached(f"the --max-total-tokens budget ({book.max_tokens}, {book.spent_tokens} spent) "
+                             "has no room for the next question's worst case")
+
+
 def to_sample(item: Item, gen: Generation, style: str = "direct") -> Sample:
     answer = answer_in(gen.text, style, item.question)
     return Sample(vote_key(answer, item.question), is_correct(item, answer, gen.text), gen.usage.completion_tokens, of_generation(gen),
@@ -122,26 +157,37 @@ def start(items: Sequence[Item], *, model: str, data: str, model_key: str, sampl
 
 
 def fill(draw_: Draw, items: Sequence[Item], backend, progress: Callable[[int, int], None] | None = None,
-         checkpoint: Callable[[Draw], None] | None = None, concurrency: int = 1) -> Draw:
+         checkpoint: Callable[[Draw], None] | None = None, concurrency: int = 1, budget: Budget | None = None) -> Draw:
     """Draw every (question, style) pair still missing, in place: N samples in one batched call
     (seeds SEED+1000q+i) and one greedy sample; ``checkpoint`` after each pair.
 
     One style after another; within a style, ``concurrency`` questions at once (a remote
     server answers them side by side; a local model takes 1). The first error stops the
-    draw: pairs not started are not started, and what finished is kept.
+    draw: pairs not started are not started, and what finished is kept. With a ``budget``,
+    a pair starts only when its worst case fits; once one does not, none starts, the pairs
+    in flight finish, and ``BudgetReached`` is raised.
     """
     if len(items) != len(draw_.questions) or (draw_.fingerprint and fingerprint(items) != draw_.fingerprint):
         raise UsageError("these questions are not the ones the draw was started on")
     total = len(items) * len(draw_.styles)
     lock = threading.Lock()
-    state = {"done": total - draw_.pending, "mark": time.monotonic(), "stopped": False}
+    state = {"done": total - draw_.pending, "mark": time.monotonic(), "stopped": False, "refused": None}
 
-    def record(style: str, q: int, pair: tuple[list[Sample], Sample]) -> None:
+    def one(style: str, q: int) -> None:
+        if budget is not None:
+            with lock:
+                why = state["refused"] or budget.reserve(items[q])
+                if why is not None:
+                    state["refused"] = why
+                    return
+        samples, greedy, usage = _pair(draw_, items[q], q, style, backend)
         with lock:
+            if budget is not None:
+                budget.settle(items[q], usage)
             if state["stopped"]:  # a question still in flight when the draw stopped: the saved file is final
                 return
             question = draw_.questions[q]
-            question.samples[style], question.greedy[style] = pair
+            question.samples[style], question.greedy[style] = samples, greedy
             now = time.monotonic()
             draw_.wall_s += now - state["mark"]
             draw_.style_wall_s[style] = round(draw_.style_wall_s.get(style, 0.0) + now - state["mark"], 1)
@@ -157,7 +203,7 @@ def fill(draw_: Draw, items: Sequence[Item], backend, progress: Callable[[int, i
     try:
         for style in draw_.styles:
             todo = [q for q, question in enumerate(draw_.questions) if style not in question.greedy]
-            work = lambda q, style=style: record(style, q, _pair(draw_, items[q], q, style, backend))  # noqa: E731
+            work = lambda q, style=style: one(style, q)  # noqa: E731
             if concurrency <= 1:
                 for q in todo:
                     work(q)
@@ -167,11 +213,14 @@ def fill(draw_: Draw, items: Sequence[Item], backend, progress: Callable[[int, i
         with lock:
             state["stopped"] = True
         raise
+    if state["refused"]:
+        raise budget.refusal(state["refused"])
     return draw_
 
 
-def _pair(draw_: Draw, item: Item, q: int, style: str, backend) -> tuple[list[Sample], Sample]:
-    """One question's N samples (one batched call) and its greedy sample, in one style."""
+def _pair(draw_: Draw, item: Item, q: int, style: str, backend) -> tuple[list[Sample], Sample, Usage]:
+    """One question's N samples (one batched call) and its greedy sample, in one style, and
+    what they spent."""
     from thinkcli import prompts
     from thinkcli.backends.base import GenParams
 
@@ -180,7 +229,8 @@ def _pair(draw_: Draw, item: Item, q: int, style: str, backend) -> tuple[list[Sa
     gens = sorted((e for e in backend.generate(messages, params, draw_.samples) if isinstance(e, Generation)),
                   key=lambda g: g.sample)
     greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1) if isinstance(e, Generation)]
-    return [to_sample(item, g, style) for g in gens], to_sample(item, greedy[0], style)
+    usage = sum((g.usage for g in [*gens, *greedy]), Usage())
+    return [to_sample(item, g, style) for g in gens], to_sample(item, greedy[0], style), usage
 
 
 def _side_by_side(todo: list[int], work: Callable[[int], None], concurrency: int) -> None:
