@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -381,6 +382,29 @@ def signals(p: Prober) -> None:
             p.tally.data_loss.append(f"{name}: the verify copy was left behind ({left[0].name})")
 
 
+def calibrating(p: Prober) -> None:
+    data, notes, draw = p.work / "cal.jsonl", p.work / "notes.txt", p.work / "draw.json"
+    data.write_text("".join(json.dumps({"question": f"What is {k} + 1?", "answer": str(k + 1)}) + "\n" for k in range(4)))
+    notes.write_text("my notes, not a draw\n")
+    tiny = ["--samples", "2", "--styles", "direct", "--max-tokens", "8", "--no-save"]
+    for where in ["/dev/zero", "/dev/full", str(p.work / "fifo"), str(p.work), str(notes), "", str(p.work / "no/dir/d.json")]:
+        p.run(["calibrate", str(data), "-m", "fake:m", *tiny, "--draw", where], fake=True, timeout=30,
+              name=f"calibrate --draw {where!r}", watch=[notes])
+    for source in ["/dev/zero", str(p.work / "fifo"), str(p.work / "binary.bin"), "/proc/self/mem", str(p.work)]:
+        p.run(["calibrate", source, "-m", "fake:m", *tiny], fake=True, timeout=30, name=f"calibrate DATA {source}")
+    # a remote draw with the stored key: the key reaches the server only, never the draw file
+    p.serve(reply="Final answer: 2")
+    remote = {"THINK_BASE_URL": p.server.url}
+    p.run(["calibrate", str(data), "-m", "openai:fault-model", *tiny, "--draw", str(draw)], env=remote,
+          name="calibrate a remote model with a stored key")
+    if any(secret.encode() in draw.read_bytes() for secret in SECRETS):
+        p.tally.leaks.append("calibrate: a key in the saved draw")
+    for extra in (["--samples", "3"], ["-m", "openai:other"], ["--styles", "program"], ["--limit", "1"],
+                  ["-m", "openai:fault-model", "--max-cost", "0.01", "--draw", str(p.work / "new.json")]):
+        p.run(["calibrate", str(data), "--draw", str(draw), "--no-save", *extra], env=remote, ok=(2,),
+              name=f"calibrate on a saved draw with {' '.join(extra[:3])}", watch=[draw])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer flag x value combinations")
@@ -392,7 +416,8 @@ def main() -> int:
     prober = Prober(work, tally)
     try:
         for part in (lambda: flags_and_settings(prober, args.quick), lambda: inputs(prober), lambda: remote(prober),
-                     lambda: sandbox(prober), lambda: fixing(prober), lambda: storage(prober), lambda: signals(prober)):
+                     lambda: sandbox(prober), lambda: fixing(prober), lambda: storage(prober), lambda: signals(prober),
+                     lambda: calibrating(prober)):
             part()
     finally:
         prober.close()

@@ -320,3 +320,17 @@ def test_a_draw_path_that_is_no_file_is_a_usage_error_not_a_hang(think, data, tm
     err = proc.stderr.decode()
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
     assert ("give a file name" in err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["calibrate", "bench"])
+def test_data_that_is_no_regular_text_file_is_one_usage_line_not_a_hang(think, tmp_path, command):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "binary.jsonl").write_bytes(b"\xff\xfe\x00\x01")
+    (tmp_path / "zero-link").symlink_to("/dev/zero")
+    for data, message in [("/dev/zero", "is not a regular file"), (str(fifo), "is not a regular file"),
+                          (str(tmp_path / "zero-link"), "is not a regular file"), (str(tmp_path), "is a directory"),
+                          (str(tmp_path / "binary.jsonl"), "is binary, not text")]:
+        proc = think(command, data, "-m", "openai:fault-model", timeout=60)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and message in err and len(err.strip().splitlines()) == 1, (data, err)

@@ -101,14 +101,12 @@ def load_items(source: str, limit: int | None = None) -> list[Item]:
 
         items = parse_jsonl(resources.files("thinkcli.data").joinpath(f"{source}.jsonl").read_text("utf-8"), source)
     else:
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"no data file {source}; give a .jsonl file, `arith`, `dev` or `humaneval`") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {source}: {exc}") from None
-        items = parse_jsonl(text, source)
+        from thinkcli import inputs
+
+        if not Path(source).exists():
+            raise UsageError(f"no data file {source}; give a .jsonl file, `arith`, `dev` or `humaneval`")
+        # a regular file of at most 16 MiB: /dev/zero never ends, a FIFO waits for a writer forever
+        items = parse_jsonl(inputs.decode(inputs.read_file(source), source), source)
     if not items:
         raise UsageError(f"{source} has no questions")
     return items[:limit] if limit else items

@@ -37,6 +37,7 @@ from thinkcli.replay import Question, Sample
 from thinkcli.signals import of_generation
 
 DRAW_VERSION = 2
+MAX_DRAW = 1 << 30  # bytes: 2,000 questions x 64 samples x 3 styles come to about 150 MB
 
 
 @dataclass
@@ -294,6 +295,9 @@ def load(path: str | Path) -> Draw:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"the saved draw {path} is not a regular file; give a file name for --draw")
+    if path.stat().st_size > MAX_DRAW:
+        raise UsageError(f"{path} is larger than {MAX_DRAW >> 30} GiB, so not a draw saved by think calibrate; "
+                         "give another --draw FILE")
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
