@@ -137,24 +137,18 @@ def _draw(drawn, items, model: str | None, settings: dict, draw_file: str | None
 
 def _budget(backend, drawn, settings: dict, max_cost: float | None, max_tokens: int | None):
     """--max-cost / --max-total-tokens over this draw. A question's worst case is its N + 1
-    calls at their full --max-tokens over the whole prompt (1.5x the estimate, as a batch
-    reserves); on an unpriced remote model --max-cost cannot be kept, so it is refused."""
-    from thinkcli import draws, pricing
-    from thinkcli.engine import TEMPLATE_TOKENS
+    calls at their full --max-tokens over the whole prompt, as a batch reserves
+    (``engine.prompt_worst_case``); on an unpriced remote model --max-cost cannot be kept,
+    so it is refused (``engine.price_for``)."""
+    from thinkcli import draws, engine
     from thinkcli.events import Usage
     from thinkcli.jobs.budget import Ledger, Need
 
-    price = None
-    if not backend.capabilities.local:
-        price = pricing.price_function(backend.model, settings)
-        if max_cost is not None and price(Usage()) is None:
-            raise UsageError(f"no price is known for model {backend.model}, so --max-cost cannot be enforced; "
-                             f"add it to {pricing.user_path()} (USD per million tokens) or drop --max-cost")
+    price = engine.price_for(backend, settings, max_cost)
     calls = drawn.samples + 1
 
     def need(item) -> Need:
-        prompt = (3 * backend.count_tokens(item.question) + 1) // 2 + TEMPLATE_TOKENS
-        usage = Usage(prompt * calls, drawn.max_tokens * calls, estimated=True)
+        usage = Usage(engine.prompt_worst_case(backend, item.question) * calls, drawn.max_tokens * calls, estimated=True)
         return Need(usage.total_tokens, price(usage) if price is not None else None)
 
     return draws.Budget(Ledger(max_cost=max_cost, max_tokens=max_tokens), need, price)

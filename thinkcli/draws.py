@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -278,14 +277,16 @@ def check(draw_: Draw, path: str, **asked) -> None:
 
 
 def save(draw_: Draw, path: str | Path) -> None:
-    """Write the draw to ``path`` whole or not at all (a temporary file renamed over it)."""
+    """Write the draw to ``path`` whole or not at all (``files.atomic_write``), into a
+    directory that exists: a mistyped directory is an error, not created."""
+    from thinkcli.files import atomic_write
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_text(draw_.to_json(), "utf-8")
-        os.replace(tmp, path)
+        if not path.parent.is_dir():
+            raise FileNotFoundError(2, "No such file or directory")
+        atomic_write(path, draw_.to_json())
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write the draw to {path}: {exc.strerror or exc}") from None
 
 

@@ -289,11 +289,16 @@ def worst_case(request: Request, backend) -> tuple[Usage, float | None]:
         calls = 4 * max(plan.samples, plan.beam_width)
     if request.verify or request.judge or request.judge_model:
         calls *= 2
-    question = backend.count_tokens(f"{request.system or ''}\n{request.prompt}")
-    prompt = (3 * question + 1) // 2 + TEMPLATE_TOKENS + (2 * plan.max_tokens if quoting else 0)
+    prompt = prompt_worst_case(backend, f"{request.system or ''}\n{request.prompt}") + (2 * plan.max_tokens if quoting else 0)
     usage = Usage(prompt * calls, plan.max_tokens * calls, estimated=True)
     price = _price_for(backend, request)
     return usage, (price(usage) if price is not None else None)
+
+
+def prompt_worst_case(backend, text: str) -> int:
+    """The most prompt tokens one call over ``text`` may take: 1.5x the backend's estimate (for
+    tokenizers denser than 4 characters a token) and the largest prompt template."""
+    return (3 * backend.count_tokens(text) + 1) // 2 + TEMPLATE_TOKENS
 
 
 # Inside lookups_once(): (kind, id(backend)) -> (backend, what was looked up for it).
@@ -343,12 +348,18 @@ def _profile_of(backend):
 
 
 def _price_for(backend, request: Request):
+    return price_for(backend, request.settings, request.budgets.max_cost)
+
+
+def price_for(backend, settings: dict, max_cost: float | None = None):
+    """The backend's price function (None for a local model); with ``max_cost``, a model of
+    unknown price is a usage error, since its spending could not be bounded."""
     if backend.capabilities.local:
         return None
     from thinkcli import pricing
 
-    price = _once_for("price", backend, lambda: pricing.price_function(backend.model, request.settings))
-    if request.budgets.max_cost is not None and price(Usage()) is None:  # an unknown price cannot bound spending
+    price = _once_for("price", backend, lambda: pricing.price_function(backend.model, settings))
+    if max_cost is not None and price(Usage()) is None:  # an unknown price cannot bound spending
         raise UsageError(
             f"no price is known for model {backend.model}, so --max-cost cannot be enforced; "
             f"add it to {pricing.user_path()} (USD per million tokens) or drop --max-cost"
