@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import FakeBackend
 from tests.faultserver import FaultServer
 from thinkcli import draws
+from thinkcli.backends.base import GenParams
 from thinkcli.bench import Item
 
 
@@ -67,6 +68,43 @@ def test_an_interrupted_draw_resumes_to_the_same_draw_and_redraws_only_what_is_m
         (2003, 2, 0.4), (2003, 1, 0.0), (3, 2, 0.4), (3, 1, 0.0), (1003, 2, 0.4), (1003, 1, 0.0),
         (2003, 2, 0.4), (2003, 1, 0.0)]
     assert again.complete and same_samples(again, unbroken)
+
+
+@pytest.mark.model
+def test_a_resumed_draw_on_the_embedded_model_is_the_unbroken_draw_sample_for_sample(embedded_model):
+    from thinkcli.backends.llama import LlamaBackend
+
+    qs = [Item("Tom has 17 apples and buys 28 more. How many apples does he have?", "45", id="w:1", kind="w"),
+          Item("A train goes 60 km an hour for 3 hours. How far does it go, in km?", "180", id="w:2", kind="w")]
+    args = dict(draw_args(3), max_tokens=24, temperature=0.8)
+    backend = LlamaBackend(embedded_model)
+    try:
+        unbroken = draws.fill(draws.start(qs, **args), qs, backend)
+
+        class StopsAtTheThirdCall:  # question 2's batch in the direct style, as a Ctrl-C would
+            def __init__(self):
+                self.calls = 0
+
+            def generate(self, messages, params, n=1):
+                self.calls += 1
+                if self.calls == 3:
+                    raise KeyboardInterrupt
+                return backend.generate(messages, params, n)
+
+            def forget(self):
+                backend.forget()
+
+        partial = draws.start(qs, **args)
+        with pytest.raises(KeyboardInterrupt):
+            draws.fill(partial, qs, StopsAtTheThirdCall())
+        # Something else is decoded before the resume, with the style's long system prompt
+        # in common: the KV cache now holds another history than the unbroken run's.
+        list(backend.generate([{"role": "system", "content": "x " * 200}, {"role": "user", "content": "Hi"}],
+                              GenParams(max_tokens=8, temperature=0.8, seed=1), 2))
+        resumed = draws.fill(draws.Draw.from_json(partial.to_json()), qs, backend)
+    finally:
+        backend.close()
+    assert resumed.complete and same_samples(resumed, unbroken)
 
 
 def test_questions_drawn_side_by_side_make_the_same_draw_and_the_first_error_stops_it():

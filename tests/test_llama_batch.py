@@ -265,3 +265,38 @@ def test_online_stop_frees_the_slot_for_the_next_sample(backend, monkeypatch):
     # A threshold below every window stops nothing: the same seeds run to their natural end.
     free = gens(backend.generate(STORY, params.with_(confidence_stop=-1.0), 2))
     assert all(g.finish_reason != "low-confidence" and g.usage.completion_tokens > 4 for g in free)
+
+
+# Two conversations that share a long system prompt, as every question of a prompt style does.
+RULES = "You are a careful assistant. " + " ".join(f"Rule {k}: answer plainly and check the arithmetic." for k in range(30))
+ASK_A = [{"role": "system", "content": RULES}, {"role": "user", "content": "Write a story about a cat who learns to fly."}]
+ASK_B = [{"role": "system", "content": RULES}, {"role": "user", "content": "What is 12 + 30? Explain."}]
+
+
+def test_forget_makes_seeded_samples_independent_of_what_was_decoded_before(backend):
+    params = GenParams(max_tokens=32, temperature=0.9, seed=11)
+    backend.forget()
+    first = gens(backend.generate(ASK_A, params, 4))
+    # B shares A's system prompt: without ``forget`` A's question would be evaluated on top of
+    # B's cached prefix, in other pieces than from scratch, and the samples differ (they do here).
+    gens(backend.generate(ASK_B, GenParams(max_tokens=32, temperature=0.9, seed=3), 3))
+    backend.forget()
+    again = gens(backend.generate(ASK_A, params, 4))
+    assert [g.text for g in again] == [g.text for g in first]
+    assert [g.logprobs for g in again] == [g.logprobs for g in first]
+    assert backend._decoders[0].reused == 0  # evaluated from an empty cache
+
+
+def test_a_seeded_run_repeats_in_a_long_lived_process_and_an_unseeded_one_reuses_the_cache(backend):
+    import thinkcli
+
+    ask = dict(model=backend, strategy="vote", samples=4, temperature=0.8, max_tokens=32, system=RULES)
+    backend.forget()  # as in a fresh process
+    first = thinkcli.run("Tom has 17 apples and buys 28 more. How many apples does he have?", seed=5, **ask)
+    thinkcli.run("A train goes 60 km an hour for 3 hours. How far does it go?", seed=9, **ask)
+    again = thinkcli.run("Tom has 17 apples and buys 28 more. How many apples does he have?", seed=5, **ask)
+    assert [c.text for c in again.candidates] == [c.text for c in first.candidates]
+    assert again.usage.cached_tokens == first.usage.cached_tokens  # each evaluated its prompt from scratch
+    # Unseeded, the next run keeps the cached prompt and re-reads only where it differs.
+    unseeded = thinkcli.run("Tom has 17 apples and buys 28 more. How many pears does he have?", **ask)
+    assert unseeded.usage.cached_tokens > again.usage.cached_tokens

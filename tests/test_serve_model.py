@@ -65,6 +65,25 @@ def test_the_embedded_model_votes_at_medium_and_refuses_tools(embedded_server):
     assert "tools" in info.value.message
 
 
+def test_a_seeded_request_gets_the_same_reply_whatever_the_server_answered_before(embedded_server):
+    sp = embedded_server
+    sp.wait_for_line("think serve: ready", timeout=300)
+    client = openai.OpenAI(base_url=sp.url, api_key="unused", max_retries=0, timeout=300)
+    system = {"role": "system", "content": "Answer in one short paragraph. " * 12}  # a long prefix in common
+    ask = dict(model="think-medium", max_tokens=32, temperature=0.9, seed=21, extra_body={"think": {"samples": 3}})
+    tom = [system, {"role": "user", "content": "Tom has 17 apples and buys 28 more. How many does he have?"}]
+    train = [system, {"role": "user", "content": "A train goes 60 km an hour for 3 hours. How far does it go?"}]
+
+    def texts(messages):
+        reply = client.chat.completions.create(messages=messages, **ask)
+        samples = reply.model_extra["think"]["runs"][0]["candidates"]
+        return reply.choices[0].message.content, [(c["answer"], c["completion_tokens"]) for c in samples]
+
+    first = texts(tom)
+    texts(train)  # the server's prompt cache now holds the train question
+    assert texts(tom) == first
+
+
 def test_in_front_of_llama_cpp_pythons_own_server(llama_server, tmp_path):  # noqa: F811
     env = {"THINK_CONFIG_DIR": str(tmp_path), "THINK_HISTORY_DB": str(tmp_path / "h.db"), "OPENAI_API_KEY": ""}
     with ServeProcess("-m", "openai:smollm", "--base-url", llama_server, env=env) as sp:

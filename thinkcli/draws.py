@@ -5,11 +5,10 @@ and one greedy sample. Question q's samples use seeds SEED + 1000q + i whatever 
 drawn before, so a draw stopped part way (Ctrl-C, a dead server) and resumed from its
 saved file draws what is missing with the seeds an unbroken run would have used. Where
 the reply depends only on the request (a remote server that honours ``seed``), that is
-the same draw sample for sample. The embedded model's batched decoder reuses the KV cache
-of the previous prompt, and llama.cpp's sums come out a little differently for a prompt
-evaluated in other pieces, so there the replies drawn after the resume point can differ
-from an unbroken run's (as they do when the styles are drawn in another order): the same
-seeds and settings, not the same bits. A saved
+the same draw sample for sample. So is it on the embedded model: its prompt cache is emptied
+before each question (``engine.forget_cache``), since llama.cpp's sums come out a little
+differently for a prompt evaluated in other pieces and the samples would otherwise depend on
+what the process drew before (the order of the styles, a resume point). A saved
 draw names what it was drawn from (model, questions, samples, styles, tokens,
 temperature, seed); ``check`` refuses a run that asks for something else on the same
 file rather than silently replaying, or extending, the wrong draw.
@@ -221,11 +220,12 @@ def fill(draw_: Draw, items: Sequence[Item], backend, progress: Callable[[int, i
 def _pair(draw_: Draw, item: Item, q: int, style: str, backend) -> tuple[list[Sample], Sample, Usage]:
     """One question's N samples (one batched call) and its greedy sample, in one style, and
     what they spent."""
-    from thinkcli import prompts
+    from thinkcli import engine, prompts
     from thinkcli.backends.base import GenParams
 
     messages = prompts.messages(item.question, style)
     params = GenParams(max_tokens=draw_.max_tokens, temperature=draw_.temperature, seed=draw_.seed + SEED_STRIDE * q)
+    engine.forget_cache(backend)  # the same seeds give the same samples, resumed or not
     gens = sorted((e for e in backend.generate(messages, params, draw_.samples) if isinstance(e, Generation)),
                   key=lambda g: g.sample)
     greedy = [e for e in backend.generate(messages, params.with_(temperature=0.0), 1) if isinstance(e, Generation)]

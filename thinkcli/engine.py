@@ -136,6 +136,14 @@ def load_backend(request: Request):
     return load(request.model, request.settings)
 
 
+def forget_cache(backend) -> None:
+    """Let a seeded run repeat: a backend that keeps state between calls (the local one's
+    prompt cache) drops it, so the samples depend only on the run and its seed."""
+    forget = getattr(backend, "forget", None)
+    if callable(forget):
+        forget()
+
+
 def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, stream: bool = True) -> Result:
     """Run one request to a Result, pushing every step to ``sink``. ``verifier`` replaces
     the one the request asks for (``think fix`` passes its own sandboxed command); once
@@ -163,6 +171,8 @@ def run(request: Request, sink: Sink, backend=None, verifier=None, cancel=None, 
                 "use an OpenAI-compatible model (-m openai:NAME) or drop the tools"
             )
         strategy = spec.load()
+        if plan.seed is not None:
+            forget_cache(backend)
         problem = Problem(request.prompt, request.system, request.messages)
         recorder = Recorder(sink, key=problem.key)
         # a cut-off reply of a whole-answer strategy is read as its prompt style reads one (a program's value)

@@ -133,6 +133,15 @@ class LlamaBackend:
         finally:
             self._busy.discard(id(decoder))
 
+    def forget(self) -> None:
+        """Forget every cached prompt: the next call's samples then depend only on that call
+        and its seeds, not on what this process decoded before. A seeded request starts here
+        (``engine.run``), so ``--seed`` repeats in a long-lived process (``think serve``, the
+        library) as it does from a fresh one; an unseeded one keeps the cached prefix."""
+        for d in self._decoders:
+            if id(d) not in self._busy:
+                d.forget()
+
     def close(self) -> None:
         for d in self._decoders:
             d.close()

@@ -2,7 +2,8 @@
 
 ``Model`` owns the loaded weights, the tokenizer and the metadata. ``Decoder``
 owns one context whose KV cache is laid out as: sequence 0 holds the last
-evaluated prompt (reused across calls up to the longest common token prefix),
+evaluated prompt (reused across calls up to the longest common token prefix,
+until ``forget``),
 sequences 1..B hold the live samples. A sample starts by copying the prompt's
 KV from sequence 0 and decoding the prompt's last token itself, so every step
 is one ``llama_decode`` with exactly one token per live sample, and a finished
@@ -235,6 +236,17 @@ class Decoder:
             L.llama_free(self.ctx)
             self.ctx = None
             self.cached = []
+
+    def forget(self) -> None:
+        """Drop the cached prompt, so the next call evaluates its prompt from an empty cache.
+
+        Reusing a cached prefix is fast but not neutral: llama.cpp's sums come out slightly
+        different when a prompt is evaluated in other pieces or its KV cells lie elsewhere,
+        so samples would depend on what this context decoded before.
+        """
+        if self.ctx is not None:
+            L.llama_memory_clear(self.mem, True)
+        self.cached = []
 
     def close(self) -> None:
         self._free_ctx()
